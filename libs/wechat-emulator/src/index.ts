@@ -1,1 +1,17 @@
-export {};
+export { WechatEmulator } from './wechat-emulator.js';
+export { DEMO_APP, DEMO_USERS, avatarFor } from './demo-data.js';
+export { AUTHORIZE_PARAMETER_ORDER } from './authorize-request.js';
+export type {
+  EmulatorUser,
+  EmulatorApp,
+  EmulatorEndpoint,
+  EmulatorFault,
+  InjectFaultOptions,
+  EmulatorLatency,
+  DuplicateCallbackSettings,
+  EmulatorExchangeOutcome,
+  EmulatorCodeCounter,
+  EmulatorCounters,
+  WechatEmulatorOptions,
+  MintCodeParams,
+} from './wechat-emulator.types.js';

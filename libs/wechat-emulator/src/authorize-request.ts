@@ -1,0 +1,136 @@
+import type { EmulatorApp } from './wechat-emulator.types.js';
+
+/** A validated authorize request, as WeChat would accept it. */
+export interface AuthorizeRequest {
+  appId: string;
+  redirectUri: string;
+  scope: 'snsapi_base' | 'snsapi_userinfo';
+  /** `[A-Za-z0-9]{0,128}`; empty when the app sent none. */
+  state: string;
+  forcePopup: boolean;
+}
+
+/** Why WeChat would refuse the request; `errcode` when WeChat shows one for it. */
+export interface AuthorizeProblem {
+  errcode?: number;
+  /** A bilingual explanation, shown on the error page. */
+  message: string;
+}
+
+export type AuthorizeCheck = { ok: true; request: AuthorizeRequest } | { ok: false; problem: AuthorizeProblem };
+
+/** The order in which WeChat matches the authorize parameters. */
+export const AUTHORIZE_PARAMETER_ORDER = [
+  'appid',
+  'redirect_uri',
+  'response_type',
+  'scope',
+  'state',
+  'forcePopup',
+] as const;
+
+const STATE_PATTERN = /^[A-Za-z0-9]{0,128}$/;
+const MAX_REDIRECT_URI_LENGTH = 2048;
+
+function fail(message: string, errcode?: number): AuthorizeCheck {
+  return { ok: false, problem: { message, errcode } };
+}
+
+/**
+ * Checks the raw query of `GET /connect/oauth2/authorize` the way WeChat does, including the strict parameter
+ * order and a redirect_uri that must arrive URL-encoded.
+ */
+export function checkAuthorizeQuery(rawQuery: string, apps: ReadonlyMap<string, EmulatorApp>): AuthorizeCheck {
+  const seen: string[] = [];
+  const values = new Map<string, string>();
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawKey = eq === -1 ? part : part.slice(0, eq);
+    const rawValue = eq === -1 ? '' : part.slice(eq + 1);
+    let key: string;
+    let value: string;
+    try {
+      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+      value = decodeURIComponent(rawValue.replace(/\+/g, ' '));
+    } catch {
+      return fail('参数编码错误 / a parameter is not valid percent-encoding');
+    }
+    if (values.has(key)) return fail(`参数重复 / parameter "${key}" appears more than once`);
+    if (key === 'redirect_uri' && /[:/?]/.test(rawValue)) {
+      return fail(
+        'redirect_uri 参数错误 / redirect_uri must be URL-encoded (encodeURIComponent): WeChat reads it raw',
+      );
+    }
+    values.set(key, value);
+    seen.push(key);
+  }
+
+  // Other parameters (connect_redirect=1 and the like) are ignored, as WeChat ignores them.
+  const ordered = seen.filter((key) => (AUTHORIZE_PARAMETER_ORDER as readonly string[]).includes(key));
+  const expected = AUTHORIZE_PARAMETER_ORDER.filter((key) => values.has(key));
+  if (ordered.join('&') !== expected.join('&')) {
+    return fail(
+      `参数顺序错误 / parameters out of order: WeChat matches ${AUTHORIZE_PARAMETER_ORDER.slice(0, 5).join(', ')}` +
+        ` (then forcePopup) in this order; got ${ordered.join(', ')}`,
+    );
+  }
+  return checkAuthorizeFields(values, apps);
+}
+
+/** Checks the fields of an authorize request (from the query, or re-checked from the consent form). */
+export function checkAuthorizeFields(
+  fields: ReadonlyMap<string, string>,
+  apps: ReadonlyMap<string, EmulatorApp>,
+): AuthorizeCheck {
+  for (const required of ['appid', 'redirect_uri', 'response_type', 'scope'] as const) {
+    if (!fields.get(required)) return fail(`缺少参数 / missing parameter: ${required}`);
+  }
+  const appId = fields.get('appid') as string;
+  const app = apps.get(appId);
+  if (!app) return fail('appid 无效 / unknown appid', 40013);
+
+  const redirectUri = fields.get('redirect_uri') as string;
+  let url: URL;
+  try {
+    url = new URL(redirectUri);
+  } catch {
+    return fail('redirect_uri 参数错误 / redirect_uri is not an absolute URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return fail('redirect_uri 参数错误 / redirect_uri must be http or https');
+  }
+  if (redirectUri.length > MAX_REDIRECT_URI_LENGTH) {
+    return fail(`redirect_uri 参数错误 / redirect_uri is longer than ${MAX_REDIRECT_URI_LENGTH} characters`);
+  }
+  if (app.authorizedDomains && !app.authorizedDomains.some((d) => d === url.host || d === url.hostname)) {
+    return fail('redirect_uri 域名与后台配置不一致 / redirect_uri host is not an authorized domain', 10003);
+  }
+
+  if (fields.get('response_type') !== 'code') {
+    return fail('response_type 参数错误 / response_type must be "code"');
+  }
+  const scope = fields.get('scope');
+  if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') {
+    return fail('scope 参数错误或没有 scope 权限 / scope must be snsapi_base or snsapi_userinfo', 10005);
+  }
+  const state = fields.get('state') ?? '';
+  if (!STATE_PATTERN.test(state)) {
+    return fail('state 参数错误 / state must be [a-zA-Z0-9], at most 128 characters');
+  }
+  const forcePopup = fields.get('forcePopup');
+  if (forcePopup !== undefined && forcePopup !== 'true' && forcePopup !== 'false' && forcePopup !== '') {
+    return fail('forcePopup 参数错误 / forcePopup must be true or false');
+  }
+  return { ok: true, request: { appId, redirectUri, scope, state, forcePopup: forcePopup === 'true' } };
+}
+
+/** `redirect_uri` with WeChat's callback parameters appended (before any fragment), as WeChat does. */
+export function callbackUrl(redirectUri: string, params: { code?: string; state: string }): string {
+  const hash = redirectUri.indexOf('#');
+  const base = hash === -1 ? redirectUri : redirectUri.slice(0, hash);
+  const fragment = hash === -1 ? '' : redirectUri.slice(hash);
+  const separator = base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?';
+  const query = params.code === undefined ? `state=${params.state}` : `code=${params.code}&state=${params.state}`;
+  return `${base}${separator}${query}${fragment}`;
+}
