@@ -1,0 +1,181 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { CanActivate, ExecutionContext, HttpException } from '@nestjs/common';
+import { ModuleRef, Reflector } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import passport from 'passport';
+import type { Strategy as PassportStrategyBase } from 'passport';
+import type { WechatRouteOptions } from '../decorators/wechat-auth.decorator.js';
+import { WechatApiError, WechatAuthError } from '../errors/wechat-auth.errors.js';
+import { toHttpException } from '../http/to-http-exception.js';
+import { getLoginContext } from '../state/login-context.js';
+import type { WechatAuthUser } from '../strategy/wechat-auth-user.js';
+import { WechatStrategy } from '../strategy/wechat.strategy.js';
+import type { WechatAuthenticateOptions } from '../strategy/wechat.strategy.js';
+import { DEFAULT_STRATEGY_NAME, WECHAT_AUTH_ROUTE_OPTIONS } from '../wechat-auth.constants.js';
+
+type Outcome = { kind: 'success'; user: WechatAuthUser } | { kind: 'redirect' } | { kind: 'error'; error: unknown };
+
+/**
+ * One guard for both routes of a WeChat login:
+ * - no `code`/`state` in the query: starts the login (sets the state cookie, 302 to WeChat);
+ * - with them: completes it (verifies the state, exchanges the code once for all duplicates) and sets `req.user`
+ *   to a {@link WechatAuthUser}; the handler then redirects to `@WechatReturnTo()`.
+ *
+ * Responses carry `Cache-Control: no-store` and `Referrer-Policy: no-referrer`, so a URL holding a code is neither
+ * cached nor leaked through the Referer. Errors become HTTP here and only here, through {@link toHttpException}; an
+ * unusable code (40029, 40163, 42003) that no earlier exchange can answer gets one re-authorization redirect (never
+ * two in a row) when `reauthorizeOnCodeUnusable` is on.
+ *
+ * The state cookie is never cleared by the callback: the aborted first request of a duplicate pair would lose its
+ * Set-Cookie anyway, and clearing it on the second would make any later duplicate fail. It expires on its own
+ * (`stateCookie.maxAgeSeconds`) and the next login overwrites it.
+ */
+@Injectable()
+export class WechatAuthGuard implements CanActivate {
+  private readonly logger = new Logger(WechatAuthGuard.name);
+  /** Strategies of this app by name, looked up once (bounded by the number of registered apps). */
+  private strategies?: Map<string, WechatStrategy>;
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') {
+      throw new Error('WechatAuthGuard only guards HTTP routes');
+    }
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    const route =
+      this.reflector.getAllAndOverride<WechatRouteOptions | undefined>(WECHAT_AUTH_ROUTE_OPTIONS, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? {};
+    const strategy = this.resolveStrategy(route.strategy);
+
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+
+    const routeOptions: WechatAuthenticateOptions = {
+      ...(route.scope === undefined ? {} : { scope: route.scope }),
+      ...(route.forcePopup === undefined ? {} : { forcePopup: route.forcePopup }),
+      ...(route.returnTo === undefined ? {} : { returnTo: route.returnTo }),
+    };
+    const outcome = await this.authenticate(strategy, req, res, routeOptions);
+    if (outcome.kind === 'success') {
+      (req as Request & { user?: unknown }).user = outcome.user;
+      return true;
+    }
+    if (outcome.kind === 'redirect') return this.redirected();
+
+    const { error } = outcome;
+    const login = getLoginContext(req);
+    if (
+      error instanceof WechatApiError &&
+      error.category === 'code-unusable' &&
+      strategy.settings.reauthorizeOnCodeUnusable &&
+      login !== undefined &&
+      !login.reauth &&
+      !res.headersSent
+    ) {
+      this.logger.log(`WeChat code unusable (errcode ${error.errcode}); re-authorizing once`);
+      const again = await this.authenticate(strategy, req, res, {
+        ...routeOptions,
+        ...(login.scope === undefined ? {} : { scope: login.scope }),
+        returnTo: login.returnTo,
+        reauthorize: true,
+      });
+      if (again.kind === 'redirect') return this.redirected();
+      throw this.toException(again.kind === 'error' ? again.error : error);
+    }
+    throw this.toException(error);
+  }
+
+  /** The response is already written (a redirect to WeChat): keep the handler from running. */
+  private redirected(): Promise<boolean> {
+    // Like @nestjs/passport's AuthGuard on a redirect: never settle, so that neither the handler nor an exception
+    // filter touches a response that is already sent. Nothing holds this promise, so it is simply collected.
+    return new Promise<boolean>(() => undefined);
+  }
+
+  private toException(error: unknown): HttpException | unknown {
+    if (!(error instanceof WechatAuthError)) {
+      // Not one of ours: a bug or the app's own validate() failing. Let Nest's exception layer answer (and log) it.
+      return error;
+    }
+    const exception = toHttpException(error);
+    const status = exception.getStatus();
+    if (status >= 500) this.logger.warn(`WeChat login failed with ${status}: ${error.message}`);
+    else this.logger.debug(`WeChat login refused with ${status}: ${error.message}`);
+    return exception;
+  }
+
+  /** Runs the strategy through passport.authenticate and turns passport's callbacks into one outcome. */
+  private authenticate(strategy: WechatStrategy, req: Request, res: Response, options: WechatAuthenticateOptions): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      // Passport assigns success/error/redirect on the strategy object it is given; a per-request instance keeps
+      // concurrent logins from overwriting each other's callbacks.
+      const layer = Object.create(strategy) as PassportStrategyBase;
+      const authenticateOptions: WechatAuthenticateOptions & { session: false } = {
+        ...options,
+        session: false,
+        response: res,
+        onRedirect: () => resolve({ kind: 'redirect' }),
+      };
+      const middleware = passport.authenticate(layer, authenticateOptions, (error: unknown, user: WechatAuthUser | false) => {
+        if (error) resolve({ kind: 'error', error });
+        else if (user) resolve({ kind: 'success', user });
+        else resolve({ kind: 'error', error: new Error('WechatStrategy failed without an error') });
+      }) as (req: Request, res: Response, next: (error?: unknown) => void) => void;
+      try {
+        middleware(req, res, (error?: unknown) =>
+          resolve({ kind: 'error', error: error ?? new Error('WechatStrategy passed the request on without a result') }),
+        );
+      } catch (error) {
+        resolve({ kind: 'error', error });
+      }
+    });
+  }
+
+  /** The strategy a route uses: the one named by `@WechatAuth({ strategy })`, else the only (or the default) one. */
+  private resolveStrategy(name: string | undefined): WechatStrategy {
+    const strategies = (this.strategies ??= this.collectStrategies());
+    if (name !== undefined) {
+      const named = strategies.get(name);
+      if (!named) {
+        throw new Error(
+          `@WechatAuth({ strategy: "${name}" }) names no registered WeChat strategy; registered: ${[...strategies.keys()].join(', ')}`,
+        );
+      }
+      return named;
+    }
+    if (strategies.size === 1) return strategies.values().next().value as WechatStrategy;
+    const fallback = strategies.get(DEFAULT_STRATEGY_NAME);
+    if (fallback) return fallback;
+    throw new Error(
+      `Several WeChat strategies are registered (${[...strategies.keys()].join(', ')}): name one on this route with @WechatAuth({ strategy })`,
+    );
+  }
+
+  private collectStrategies(): Map<string, WechatStrategy> {
+    let found: WechatStrategy[];
+    try {
+      found = this.moduleRef.get(WechatStrategy, { strict: false, each: true });
+    } catch {
+      found = [];
+    }
+    if (found.length === 0) {
+      throw new Error('WechatAuthGuard found no WeChat strategy: import WechatAuthModule.forRoot() or forRootAsync() in your app');
+    }
+    const byName = new Map<string, WechatStrategy>();
+    for (const strategy of found) {
+      if (byName.has(strategy.name)) {
+        throw new Error(`Two WechatAuthModule registrations use the strategy name "${strategy.name}": give each its own strategyName`);
+      }
+      byName.set(strategy.name, strategy);
+    }
+    return byName;
+  }
+}
