@@ -1,0 +1,198 @@
+/**
+ * Three sample-app PROCESSES behind an imaginary load balancer: one Redis, one SESSION_SECRET, WeChat played by the
+ * emulator in this process. Each of 20 browsers logs in for real (login on instance A, consent at the emulator) and
+ * its callback is then hit 2-4 times at once on different instances, the way the Android client and a load
+ * balancer combine. Exactly one upstream exchange per code; every browser ends with its own user, never another's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import request from 'supertest';
+import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { CookieJar, consentAtEmulator, findSetCookie, pathAndQuery } from './sample-e2e-helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(ROOT, 'dist', 'apps', 'sample', 'main.js');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const KEY_PREFIX = `sample-multi-${randomBytes(6).toString('hex')}`;
+const SESSION_SECRET = randomBytes(48).toString('base64url');
+/** The public callback URL, as a load balancer would expose it; the test plays the balancer and picks instances. */
+const PUBLIC_CALLBACK = 'http://app.loadbalancer.test/auth/wechat/callback';
+const SESSION_COOKIE = 'wechat_sample_session';
+const BROWSERS = 20;
+const START_TIMEOUT_MS = 30_000;
+
+interface Instance {
+  name: string;
+  child: ChildProcess;
+  base: string;
+  output: string[];
+}
+
+function startInstance(name: string, emulatorOrigin: string): Promise<Instance> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('WECHAT_') || key === 'PORT' || key === 'SESSION_SECRET' || key === 'REDIS_KEY_PREFIX') delete env[key];
+  }
+  Object.assign(env, {
+    NO_COLOR: '1',
+    PORT: '0',
+    WECHAT_APP_ID: DEMO_APP.appId,
+    WECHAT_APP_SECRET: DEMO_APP.appSecret,
+    WECHAT_OAUTH_BASE_URL: emulatorOrigin,
+    WECHAT_API_BASE_URL: emulatorOrigin,
+    WECHAT_CALLBACK_URL: PUBLIC_CALLBACK,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: KEY_PREFIX,
+    SESSION_SECRET,
+  });
+  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  return new Promise<Instance>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`instance ${name} did not start within ${START_TIMEOUT_MS} ms:\n${output.join('')}`));
+    }, START_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      output.push(chunk.toString('utf8'));
+      const match = /Listening on port (\d+)/.exec(output.join(''));
+      if (match) {
+        clearTimeout(timer);
+        resolve({ name, child, base: `http://127.0.0.1:${match[1]}`, output });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`instance ${name} exited (${code ?? signal}) before listening:\n${output.join('')}`));
+    });
+  });
+}
+
+/** SIGTERM (the graceful path a container stop takes), then SIGKILL if it does not exit in time. */
+function stopInstance(instance: Instance): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const { child } = instance;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal });
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
+  let emulator: WechatEmulator;
+  const instances: Instance[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(MAIN)) {
+      throw new Error(`${MAIN} is missing: build first with "npm run build" ("npm test" builds before running the tests).`);
+    }
+    const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (error) {
+      throw new Error(`This test needs Redis at ${REDIS_URL} (set REDIS_URL): ${(error as Error).message}`);
+    } finally {
+      if (redis.isOpen) await redis.close();
+    }
+
+    emulator = new WechatEmulator();
+    const origin = await emulator.listen();
+    const started = await Promise.allSettled(['A', 'B', 'C'].map((name) => startInstance(name, origin)));
+    for (const result of started) if (result.status === 'fulfilled') instances.push(result.value);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }, 60_000);
+
+  afterAll(async () => {
+    const exits = await Promise.all(instances.map(stopInstance));
+    await emulator?.close();
+    const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      const keys: string[] = [];
+      for await (const batch of redis.scanIterator({ MATCH: `${KEY_PREFIX}*`, COUNT: 500 })) keys.push(...batch);
+      if (keys.length > 0) await redis.del(keys);
+    } catch {
+      // Cleanup is best effort; the keys expire on their own (result TTL).
+    } finally {
+      if (redis.isOpen) await redis.close();
+    }
+    // Graceful shutdown on SIGTERM: every instance exited by itself, before the SIGKILL fallback.
+    for (const exit of exits) expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
+  }, 60_000);
+
+  it('all instances are healthy and share Redis', async () => {
+    for (const instance of instances) {
+      const res = await request(instance.base).get('/health');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ status: 'ok', redis: 'up' });
+    }
+  });
+
+  it('20 browsers, 2-4 concurrent duplicates each on different instances: one exchange per code, each its own user', async () => {
+    const [a] = instances as [Instance, Instance, Instance];
+    const results = await Promise.all(
+      Array.from({ length: BROWSERS }, async (_, i) => {
+        const jar = new CookieJar();
+        const nickname = `浏览器 ${i} 🧭`;
+        // The login starts on instance A: state cookie + authorize URL.
+        const login = await request(a.base).get('/auth/wechat');
+        expect(login.status).toBe(302);
+        jar.store(login.headers['set-cookie'] as unknown as string[]);
+        const callbackUrl = await consentAtEmulator(login.headers.location as string, { nickname });
+        expect(`${callbackUrl.origin}${callbackUrl.pathname}`).toBe(PUBLIC_CALLBACK);
+        const code = callbackUrl.searchParams.get('code')!;
+
+        // The duplicates, concurrently, each on another instance (round-robin from a per-browser offset).
+        const duplicates = 2 + (i % 3);
+        const targets = Array.from({ length: duplicates }, (_, k) => instances[(i + k) % instances.length]!);
+        const answers = await Promise.all(
+          targets.map((target) =>
+            request(target.base)
+              .get(pathAndQuery(callbackUrl))
+              .set('Cookie', jar.header())
+              .set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8'),
+          ),
+        );
+        return { i, nickname, code, jar, answers, verifyOn: instances[(i + 2) % instances.length]! };
+      }),
+    );
+
+    const openidByBrowser = new Map<number, string>();
+    for (const { i, nickname, code, jar, answers, verifyOn } of results) {
+      for (const answer of answers) {
+        if (answer.status !== 302) throw new Error(`browser ${i}: callback answered ${answer.status}: ${answer.text}`);
+        expect(answer.headers.location).toBe('/profile');
+        expect(findSetCookie(answer.headers['set-cookie'] as unknown as string[], SESSION_COOKIE)).toBeDefined();
+        // Whichever duplicate's response the browser keeps, it is signed in as itself, on a third instance.
+        const browser = jar.clone();
+        browser.store(answer.headers['set-cookie'] as unknown as string[]);
+        const me = await request(verifyOn.base).get('/api/me').set('Cookie', browser.header());
+        expect(me.status).toBe(200);
+        expect(me.body.nickname).toBe(nickname);
+        const known = openidByBrowser.get(i);
+        if (known === undefined) openidByBrowser.set(i, me.body.openid);
+        else expect(me.body.openid).toBe(known);
+      }
+      expect(emulator.exchangeCallsForCode(code)).toBe(1);
+    }
+    // Twenty browsers, twenty different users: nobody got anybody else's session.
+    expect(new Set(openidByBrowser.values()).size).toBe(BROWSERS);
+    expect(emulator.counters().exchangeCalls).toBe(BROWSERS);
+  }, 60_000);
+});
