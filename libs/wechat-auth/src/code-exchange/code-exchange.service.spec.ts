@@ -1,0 +1,619 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { LoggerService } from '@nestjs/common';
+import KeyvRedis from '@keyv/redis';
+import { KeyvAdapter, createCache } from 'cache-manager';
+import { redisStore } from 'cache-manager-redis-yet';
+import { Keyv } from 'keyv';
+import { createClient, createCluster } from 'redis';
+import {
+  REDIS_URL,
+  DisposableRedisServer,
+  connectTestRedis,
+  deleteKeys,
+  eventually,
+  failAfter,
+  fakeExchange,
+  hang,
+  scanKeys,
+  succeedAfter,
+  uniquePrefix,
+  type FakeExchange,
+  type TestRedisClient,
+} from '../../../../test/support/code-exchange.harness.js';
+import {
+  CodeExchangeTimeoutError,
+  CodeReplayError,
+  WechatApiError,
+  WechatAuthOptionsError,
+  WechatTransportError,
+} from '../errors/wechat-auth.errors.js';
+import type { CodeExchangeEvent } from './code-exchange.events.js';
+import type { CodeExchangeSettings } from './code-exchange.options.js';
+import { CodeExchangeService } from './code-exchange.service.js';
+import type { CodeExchangeRequest } from './code-exchange.types.js';
+
+const KEY_SECRET = 'spec-key-secret-0123456789abcdef';
+const APP_ID = 'wx0123456789abcdef';
+
+interface Identity {
+  openid: string;
+  accessToken: string;
+}
+
+/** Records log lines by level, so tests can count warnings (and check that nothing secret is logged). */
+class RecordingLogger implements LoggerService {
+  readonly lines: Array<{ level: string; message: string }> = [];
+  log(message: unknown): void {
+    this.lines.push({ level: 'log', message: String(message) });
+  }
+  warn(message: unknown): void {
+    this.lines.push({ level: 'warn', message: String(message) });
+  }
+  error(message: unknown): void {
+    this.lines.push({ level: 'error', message: String(message) });
+  }
+  debug(message: unknown): void {
+    this.lines.push({ level: 'debug', message: String(message) });
+  }
+  count(level: string): number {
+    return this.lines.filter((line) => line.level === level).length;
+  }
+}
+
+interface Instance {
+  service: CodeExchangeService;
+  logger: RecordingLogger;
+  events: CodeExchangeEvent[];
+  close(): Promise<void>;
+}
+
+interface Mode {
+  name: string;
+  shared: boolean;
+  create(prefix: string, extra?: Partial<CodeExchangeSettings>): Promise<Instance>;
+}
+
+async function instance(
+  settings: CodeExchangeSettings,
+  cache?: ConstructorParameters<typeof CodeExchangeService>[1],
+  cleanup: () => Promise<void> = async () => undefined,
+): Promise<Instance> {
+  const logger = new RecordingLogger();
+  const service = new CodeExchangeService(settings, cache, logger);
+  const events: CodeExchangeEvent[] = [];
+  service.on((event) => events.push(event));
+  await service.onModuleInit();
+  return {
+    service,
+    logger,
+    events,
+    close: async () => {
+      await service.onModuleDestroy();
+      await cleanup();
+    },
+  };
+}
+
+const base = (prefix: string, extra?: Partial<CodeExchangeSettings>): CodeExchangeSettings => ({
+  keySecret: KEY_SECRET,
+  keyPrefix: prefix,
+  lockTtlMs: 3_000,
+  resultTtlMs: 60_000,
+  pollIntervalMs: 250,
+  ...extra,
+});
+
+/** The coordination setups every behavioural test runs against; each instance has its own connections. */
+const SHARED_MODES: Mode[] = [
+  {
+    name: 'fast path (Redis Lua)',
+    shared: true,
+    create: (prefix, extra) => instance({ ...base(prefix, extra), redis: REDIS_URL, redisFastPath: true }),
+  },
+  {
+    name: 'portable: cache-manager + @keyv/redis, Redis lock',
+    shared: true,
+    create: async (prefix, extra) => {
+      const cache = createCache({ stores: [new Keyv({ store: new KeyvRedis(REDIS_URL) })] });
+      return instance({ ...base(prefix, extra), redis: REDIS_URL }, cache, async () => {
+        await cache.disconnect();
+      });
+    },
+  },
+  {
+    name: 'portable: cache-manager-redis-yet via KeyvAdapter, caller-owned node-redis client',
+    shared: true,
+    create: async (prefix, extra) => {
+      const store = await redisStore({ url: REDIS_URL });
+      const cache = createCache({ stores: [new Keyv({ store: new KeyvAdapter(store) })] });
+      const client = createClient({ url: REDIS_URL });
+      client.on('error', () => undefined);
+      await client.connect();
+      return instance({ ...base(prefix, extra), redis: client }, cache, async () => {
+        // The service must not have closed a client it did not create.
+        expect(client.isOpen).toBe(true);
+        await client.close();
+        await store.client.quit();
+      });
+    },
+  },
+  {
+    name: 'portable: no cache injected (outcomes in Redis), Redis lock',
+    shared: true,
+    create: (prefix, extra) => instance({ ...base(prefix, extra), redis: REDIS_URL }),
+  },
+];
+
+const newCode = (): string => randomBytes(16).toString('hex');
+const newBinding = (): string => randomBytes(32).toString('base64url');
+const identity = (label: string): Identity => ({ openid: `o-${label}`, accessToken: `at-${randomBytes(8).toString('hex')}` });
+
+function request<T>(code: string, binding: string, exchange: FakeExchange<T>): CodeExchangeRequest<T> {
+  return { appId: APP_ID, code, binding, exchange };
+}
+
+function sum(instances: Instance[], counter: 'winners' | 'localJoins' | 'remoteWaits' | 'lateHits' | 'takeovers' | 'replaysRejected'): number {
+  return instances.reduce((total, i) => total + i.service.stats()[counter], 0);
+}
+
+let redis: TestRedisClient;
+
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+
+afterAll(async () => {
+  await redis.close();
+});
+
+describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
+  let prefix = '';
+  let instances: Instance[] = [];
+
+  beforeEach(() => {
+    prefix = uniquePrefix('svc');
+  });
+
+  async function cluster(count: number, extra?: Partial<CodeExchangeSettings>): Promise<Instance[]> {
+    const created = await Promise.all(Array.from({ length: count }, () => mode.create(prefix, extra)));
+    instances.push(...created);
+    return created;
+  }
+
+  afterEach(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+    instances = [];
+    await deleteKeys(redis, prefix);
+  });
+
+  it('runs one exchange for 20 concurrent duplicates spread over 4 instances and gives all the same identity', async () => {
+    const nodes = await cluster(4);
+    for (const node of nodes) expect(node.service.health()).toBe('up');
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = succeedAfter(150, identity('concurrent'));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => nodes[i % 4].service.exchange(request(code, binding, exchange))),
+    );
+    expect(exchange.calls).toBe(1);
+    for (const result of results) expect(result).toEqual(results[0]);
+    expect(results[0].openid).toBe('o-concurrent');
+    expect(sum(nodes, 'winners')).toBe(1);
+    // Each instance coordinates once with the others; its other four callbacks join in process.
+    expect(sum(nodes, 'localJoins')).toBe(16);
+    expect(sum(nodes, 'remoteWaits') + sum(nodes, 'lateHits')).toBe(3);
+    // The lock is released as soon as the outcome is stored.
+    expect((await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'))).toEqual([]);
+    // Waiters were woken by the publish (or found the outcome at once), not by their fallback poll.
+    const waits = nodes.flatMap((n) => n.events).filter((e) => e.type === 'remote-wait');
+    for (const wait of waits) expect(wait.type === 'remote-wait' && wait.wokenBy).not.toBe('poll');
+  });
+
+  it('serves late duplicates from the stored outcome, on any instance, with no new exchange', async () => {
+    const [a, b] = await cluster(2);
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = succeedAfter(20, identity('late'));
+    const first = await a.service.exchange(request(code, binding, exchange));
+    const again = await a.service.exchange(request(code, binding, exchange));
+    const elsewhere = await b.service.exchange(request(code, binding, exchange));
+    // A brand-new instance has nothing in process: it must find the outcome in the shared store.
+    const [fresh] = await cluster(1);
+    const fromStore = await fresh.service.exchange(request(code, binding, exchange));
+    expect(exchange.calls).toBe(1);
+    expect([again, elsewhere, fromStore]).toEqual([first, first, first]);
+    expect(a.events.some((e) => e.type === 'late-hit' && e.source === 'local')).toBe(true);
+    expect(b.events.some((e) => e.type === 'late-hit' && e.source === 'shared')).toBe(true);
+    expect(fresh.service.stats().lateHits).toBe(1);
+  });
+
+  it.each([
+    ['40163 code been used', () => new WechatApiError(40163, 'code been used', '/sns/oauth2/access_token', 'rid-1')],
+    ['-1 system busy (outcome unknown)', () => new WechatApiError(-1, 'system error', '/sns/oauth2/access_token')],
+    ['40029 invalid code', () => new WechatApiError(40029, 'invalid code', '/sns/oauth2/access_token')],
+  ])('shares WechatApiError %s with every duplicate after one call', async (_label, make) => {
+    const nodes = await cluster(3);
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = failAfter(100, make);
+    const expected = make();
+    const settled = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => nodes[i % 3].service.exchange(request(code, binding, exchange))),
+    );
+    const late = await nodes[1].service.exchange(request(code, binding, exchange)).catch((error: unknown) => error);
+    expect(exchange.calls).toBe(1);
+    for (const outcome of [...settled.map((s) => (s.status === 'rejected' ? s.reason : s)), late]) {
+      expect(outcome).toBeInstanceOf(WechatApiError);
+      const error = outcome as WechatApiError;
+      expect(error.errcode).toBe(expected.errcode);
+      expect(error.category).toBe(expected.category);
+      expect(error.rid).toBe(expected.rid);
+    }
+    const errorEvents = nodes.flatMap((n) => n.events).filter((e) => e.type === 'upstream-error');
+    expect(errorEvents).toEqual([expect.objectContaining({ errcode: expected.errcode, category: expected.category })]);
+    const winner = nodes.find((n) => n.service.stats().winners === 1);
+    expect(winner?.service.stats().upstreamErrorsByErrcode).toEqual({ [String(expected.errcode)]: 1 });
+  });
+
+  it('shares a transport timeout (outcome unknown) instead of exchanging the code again', async () => {
+    const [a, b] = await cluster(2);
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = failAfter(100, () => new WechatTransportError('timeout', '/sns/oauth2/access_token'));
+    const settled = await Promise.allSettled([
+      a.service.exchange(request(code, binding, exchange)),
+      b.service.exchange(request(code, binding, exchange)),
+      b.service.exchange(request(code, binding, exchange)),
+    ]);
+    expect(exchange.calls).toBe(1);
+    for (const outcome of settled) {
+      expect(outcome.status).toBe('rejected');
+      const reason = (outcome as PromiseRejectedResult).reason as WechatTransportError;
+      expect(reason).toBeInstanceOf(WechatTransportError);
+      expect(reason.failure).toBe('timeout');
+      expect(reason.category).toBe('outcome-unknown');
+    }
+  });
+
+  it('does not share a bug: the error reaches the flight, the lock is released and the next duplicate exchanges', async () => {
+    const [a, b] = await cluster(2);
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = fakeExchange(async (_signal, call) => {
+      await sleep(100);
+      if (call === 1) throw new TypeError('a bug in the exchange callback');
+      return identity('after-bug');
+    });
+    const [fromWinner, fromJoiner, fromWaiter] = await Promise.allSettled([
+      a.service.exchange(request(code, binding, exchange)),
+      a.service.exchange(request(code, binding, exchange)),
+      b.service.exchange(request(code, binding, exchange)),
+    ]);
+    expect(fromWinner).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) });
+    expect(fromJoiner).toMatchObject({ status: 'rejected', reason: expect.any(TypeError) });
+    // The waiter at B was told to retry, took over and exchanged (well before the 3 s lock would have expired).
+    expect(fromWaiter).toMatchObject({ status: 'fulfilled', value: { openid: 'o-after-bug' } });
+    expect(exchange.calls).toBe(2);
+    expect(b.service.stats().takeovers).toBe(1);
+  });
+
+  it('refuses the outcome to another browser: local joiner, remote waiter, local and shared late hits', async () => {
+    const [a, b] = await cluster(2);
+    const code = newCode();
+    const owner = newBinding();
+    const exchange = succeedAfter(150, identity('victim'));
+    const [ownerResult, localIntruder, remoteIntruder, ownerElsewhere] = await Promise.allSettled([
+      a.service.exchange(request(code, owner, exchange)),
+      a.service.exchange(request(code, newBinding(), exchange)),
+      b.service.exchange(request(code, newBinding(), exchange)),
+      b.service.exchange(request(code, owner, exchange)),
+    ]);
+    expect(ownerResult).toMatchObject({ status: 'fulfilled', value: { openid: 'o-victim' } });
+    expect(ownerElsewhere).toMatchObject({ status: 'fulfilled', value: { openid: 'o-victim' } });
+    expect(localIntruder).toMatchObject({ status: 'rejected', reason: expect.any(CodeReplayError) });
+    expect(remoteIntruder).toMatchObject({ status: 'rejected', reason: expect.any(CodeReplayError) });
+    const [fresh] = await cluster(1);
+    await expect(a.service.exchange(request(code, newBinding(), exchange))).rejects.toBeInstanceOf(CodeReplayError);
+    await expect(fresh.service.exchange(request(code, newBinding(), exchange))).rejects.toBeInstanceOf(CodeReplayError);
+    await expect(fresh.service.exchange(request(code, owner, exchange))).resolves.toMatchObject({ openid: 'o-victim' });
+    expect(exchange.calls).toBe(1);
+    const layers = [a, b, fresh].flatMap((n) => n.events).filter((e) => e.type === 'replay-rejected').map((e) => e.type === 'replay-rejected' && e.layer).sort();
+    expect(layers).toEqual(['late-hit', 'late-hit', 'local-join', 'remote-wait'].sort());
+    expect(sum([a, b, fresh], 'replaysRejected')).toBe(4);
+  });
+
+  it('takes over from a holder that hangs past its lock, and the abort signal fired before the lock ended', async () => {
+    const [holder, waiter] = await cluster(2, { lockTtlMs: 1_500 });
+    const code = newCode();
+    const binding = newBinding();
+    const hung = hang();
+    const holderDone = holder.service.exchange(request(code, binding, hung)).catch((error: unknown) => error);
+    await eventually(() => hung.calls === 1);
+    const rescue = succeedAfter(20, identity('rescued'));
+    const started = Date.now();
+    const result = await waiter.service.exchange(request(code, binding, rescue));
+    expect(result.openid).toBe('o-rescued');
+    expect(Date.now() - started).toBeLessThan(1_500 + 2_500); // lock TTL plus a generous margin, never a hang
+    expect(rescue.calls).toBe(1);
+    expect(hung.signals[0].aborted).toBe(true);
+    expect(await holderDone).toBeInstanceOf(CodeExchangeTimeoutError);
+    expect(holder.service.stats().abandoned).toBe(1);
+    expect(waiter.service.stats().takeovers).toBe(1);
+    expect(waiter.events.some((e) => e.type === 'winner' && e.takeover)).toBe(true);
+    // The holder's own later duplicate is served the taker's outcome.
+    await expect(holder.service.exchange(request(code, binding, hung))).resolves.toEqual(result);
+    expect(hung.calls).toBe(1);
+  });
+
+  it('shares the timeout of an exchange that honours its abort signal, without a second exchange', async () => {
+    const [a, b] = await cluster(2, { lockTtlMs: 1_200 });
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = fakeExchange(
+      (signal) =>
+        new Promise<never>((_, reject) => {
+          signal.addEventListener('abort', () => reject(new WechatTransportError('timeout', '/sns/oauth2/access_token')));
+        }),
+    );
+    const settled = await Promise.allSettled([
+      a.service.exchange(request(code, binding, exchange)),
+      sleep(50).then(() => b.service.exchange(request(code, binding, exchange))),
+    ]);
+    expect(exchange.calls).toBe(1);
+    for (const outcome of settled) {
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(WechatTransportError);
+    }
+  });
+
+  it('expires outcomes after the result TTL: no Redis keys, no in-process entries left', async () => {
+    const [a, b] = await cluster(2, { resultTtlMs: 1_000 });
+    const code = newCode();
+    const binding = newBinding();
+    const exchange = succeedAfter(20, identity('ttl'));
+    await Promise.all([a.service.exchange(request(code, binding, exchange)), b.service.exchange(request(code, binding, exchange))]);
+    const keys = await scanKeys(redis, prefix);
+    expect(keys.some((k) => k.includes(':result'))).toBe(true);
+    expect(keys.some((k) => k.includes(':lock'))).toBe(false);
+    expect(a.service.stats().localEntries).toBeGreaterThan(0);
+    await eventually(async () => (await scanKeys(redis, prefix)).length === 0, 5_000, 100);
+    await eventually(() => a.service.stats().localEntries === 0 && b.service.stats().localEntries === 0, 5_000, 100);
+    // After expiry the code is simply new again (WeChat itself would then answer 40163).
+    await a.service.exchange(request(code, binding, exchange));
+    expect(exchange.calls).toBe(2);
+  });
+
+  it('never stores the raw code, the binding or the result in clear', async () => {
+    const [a] = await cluster(1);
+    const code = newCode();
+    const binding = newBinding();
+    const secretValue = identity('sealed');
+    await a.service.exchange(request(code, binding, succeedAfter(5, secretValue)));
+    const keys = await scanKeys(redis, prefix);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      expect(key).not.toContain(code);
+      const value = (await redis.get(key)) ?? '';
+      expect(value).not.toContain(code);
+      expect(value).not.toContain(binding);
+      expect(value).not.toContain(secretValue.accessToken);
+      expect(value).not.toContain(secretValue.openid);
+      // Hash tag: lock and result of one code share a Redis Cluster slot.
+      expect(key).toMatch(new RegExp(`${prefix}:\\{[A-Za-z0-9_-]{43}\\}:result$`));
+    }
+    const logged = a.logger.lines.map((l) => l.message).join('\n');
+    expect(logged).not.toContain(code);
+    expect(logged).not.toContain(binding);
+  });
+});
+
+describe('CodeExchangeService with cache-manager-redis-yet through KeyvAdapter', () => {
+  it('really stores outcomes in Redis (not in a silent in-memory fallback)', async () => {
+    const prefix = uniquePrefix('yet');
+    const store = await redisStore({ url: REDIS_URL });
+    const cache = createCache({ stores: [new Keyv({ store: new KeyvAdapter(store) })] });
+    const node = await instance(base(prefix), cache, async () => {
+      await store.client.quit();
+    });
+    try {
+      await node.service.exchange(request(newCode(), newBinding(), succeedAfter(5, identity('yet'))));
+      const keys = await scanKeys(redis, prefix);
+      expect(keys.filter((k) => k.endsWith(':result'))).toHaveLength(1);
+      expect(node.service.health()).toBe('disabled');
+    } finally {
+      await node.close();
+      await deleteKeys(redis, prefix);
+    }
+  });
+});
+
+describe('CodeExchangeService with Redis and a process-local cache', () => {
+  it('warns once at startup that late duplicates on other instances cannot be served', async () => {
+    const node = await instance({ ...base(uniquePrefix('localcache')), redis: REDIS_URL }, createCache());
+    try {
+      expect(node.service.health()).toBe('up');
+      expect(node.logger.lines.filter((l) => l.level === 'warn')).toEqual([
+        { level: 'warn', message: expect.stringContaining('process memory') },
+      ]);
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe('CodeExchangeService without Redis (single instance)', () => {
+  it.each([
+    ['no cache injected', () => undefined],
+    ['an in-memory cache-manager cache', () => createCache()],
+  ])('coalesces 20 concurrent duplicates into one exchange with %s; health disabled', async (_label, makeCache) => {
+    const node = await instance(base(uniquePrefix('mem'), { resultTtlMs: 1_000 }), makeCache());
+    try {
+      expect(node.service.health()).toBe('disabled');
+      expect(node.service.stats().mode).toBe('in-process');
+      const code = newCode();
+      const binding = newBinding();
+      const exchange = succeedAfter(100, identity('single'));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => node.service.exchange(request(code, binding, exchange))),
+      );
+      expect(exchange.calls).toBe(1);
+      for (const result of results) expect(result).toEqual(results[0]);
+      expect(node.service.stats()).toMatchObject({ winners: 1, localJoins: 19 });
+      await expect(node.service.exchange(request(code, binding, exchange))).resolves.toEqual(results[0]);
+      await expect(node.service.exchange(request(code, newBinding(), exchange))).rejects.toBeInstanceOf(CodeReplayError);
+      expect(exchange.calls).toBe(1);
+      await eventually(() => node.service.stats().localEntries === 0, 5_000, 100);
+      await node.service.exchange(request(code, binding, exchange));
+      expect(exchange.calls).toBe(2);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('rejects malformed requests with a TypeError that names fields, never values', async () => {
+    const node = await instance(base(uniquePrefix('bad')));
+    try {
+      const exchange = succeedAfter(1, identity('never'));
+      const secretCode = 'c'.repeat(600);
+      const error = await node.service
+        .exchange({ appId: APP_ID, code: secretCode, binding: '', exchange })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(/code .*binding/);
+      expect((error as Error).message).not.toContain(secretCode);
+      expect(exchange.calls).toBe(0);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('fails construction clearly on bad settings', () => {
+    expect(() => new CodeExchangeService({ keySecret: 'short' })).toThrow(WechatAuthOptionsError);
+    expect(() => new CodeExchangeService({ keySecret: KEY_SECRET, resultTtlMs: 301_000 })).toThrow(/resultTtlMs/);
+    expect(() => new CodeExchangeService({ keySecret: KEY_SECRET, keyPrefix: 'a{b}' })).toThrow(/keyPrefix/);
+    expect(() => new CodeExchangeService({ keySecret: KEY_SECRET, redis: 'http://nope' })).toThrow(/redis/);
+    const cluster = createCluster({ rootNodes: [{ url: REDIS_URL }] });
+    expect(() => new CodeExchangeService({ keySecret: KEY_SECRET, redis: cluster as never })).toThrow(/not a cluster client/);
+  });
+
+  it('evicts beyond maxLocalEntries instead of growing', async () => {
+    const node = await instance(base(uniquePrefix('max'), { maxLocalEntries: 5 }));
+    try {
+      for (let i = 0; i < 12; i++) {
+        await node.service.exchange(request(newCode(), newBinding(), succeedAfter(1, identity(`m${i}`))));
+      }
+      expect(node.service.stats().localEntries).toBeLessThanOrEqual(10); // table + in-process store, 5 each
+      expect(node.service.stats().localEvictions).toBeGreaterThan(0);
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe.each([
+  ['fast path', true],
+  ['portable', false],
+])('CodeExchangeService when Redis goes down and comes back (%s)', (_label, redisFastPath) => {
+  let server: DisposableRedisServer;
+  let node: Instance | undefined;
+
+  beforeAll(async () => {
+    server = await DisposableRedisServer.start();
+  });
+
+  afterAll(async () => {
+    await node?.close();
+    await server.kill();
+  });
+
+  it('degrades to in-process coordination with one warning, keeps coalescing, and recovers by itself', async () => {
+    const prefix = uniquePrefix('down');
+    node = await instance({
+      ...base(prefix, { redisCommandTimeoutMs: 200, breakerFailureThreshold: 2, breakerProbeIntervalMs: 100, lockTtlMs: 2_000 }),
+      redis: server.url,
+      redisFastPath,
+    });
+    const { service, logger, events } = node;
+    expect(service.health()).toBe('up');
+    await service.exchange(request(newCode(), newBinding(), succeedAfter(5, identity('before'))));
+
+    await server.kill();
+    // Requests keep working (in process) while the breaker trips; duplicates still share one exchange.
+    for (let round = 0; round < 4; round++) {
+      const code = newCode();
+      const binding = newBinding();
+      const exchange = succeedAfter(50, identity(`down-${round}`));
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => service.exchange(request(code, binding, exchange))),
+      );
+      expect(Date.now() - started).toBeLessThan(3_000); // bounded by command timeouts, never a hang
+      expect(exchange.calls).toBe(1);
+      for (const result of results) expect(result).toEqual(results[0]);
+    }
+    expect(service.health()).toBe('down');
+    expect(service.stats().degradedSince).toEqual(expect.any(Number));
+    expect(events.filter((e) => e.type === 'degraded')).toHaveLength(1);
+    expect(logger.count('warn')).toBe(1);
+
+    await server.restart();
+    await eventually(() => service.health() === 'up', 10_000, 50);
+    expect(events.filter((e) => e.type === 'recovered')).toHaveLength(1);
+    expect(service.stats().degradedSince).toBeUndefined();
+
+    // Back to shared coordination: the outcome is in the restarted Redis.
+    const probe = await connectTestRedis(server.url);
+    try {
+      await service.exchange(request(newCode(), newBinding(), succeedAfter(5, identity('after'))));
+      expect((await scanKeys(probe, prefix)).some((k) => k.endsWith(':result'))).toBe(true);
+    } finally {
+      await probe.close();
+    }
+    expect(logger.count('warn')).toBe(1);
+  });
+
+  it('starts degraded, without blocking, when Redis is unreachable at boot', async () => {
+    await node?.close();
+    node = undefined;
+    await server.kill();
+    const started = Date.now();
+    node = await instance({
+      ...base(uniquePrefix('boot'), { redisCommandTimeoutMs: 100, breakerProbeIntervalMs: 100 }),
+      redis: server.url,
+      redisFastPath,
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(node.service.health()).toBe('down');
+    const exchange = succeedAfter(5, identity('boot'));
+    await expect(node.service.exchange(request(newCode(), newBinding(), exchange))).resolves.toMatchObject({ openid: 'o-boot' });
+    await server.restart();
+    await eventually(() => node?.service.health() === 'up', 10_000, 50);
+  });
+
+  it('times out commands on a paused Redis, degrades, and leaves no stale lock behind', async () => {
+    await node?.close();
+    const prefix = uniquePrefix('slow');
+    node = await instance({
+      ...base(prefix, { redisCommandTimeoutMs: 100, breakerFailureThreshold: 1, breakerProbeIntervalMs: 100 }),
+      redis: server.url,
+      redisFastPath,
+    });
+    const admin = await connectTestRedis(server.url);
+    try {
+      // CLIENT PAUSE holds every client's writes (and scripts): the claim must time out rather than hang.
+      await admin.sendCommand(['CLIENT', 'PAUSE', '800', 'WRITE']);
+      const started = Date.now();
+      const result = await node.service.exchange(request(newCode(), newBinding(), succeedAfter(5, identity('slow'))));
+      expect(result.openid).toBe('o-slow');
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(node.service.health()).toBe('down');
+      await eventually(() => node?.service.health() === 'up', 10_000, 50);
+      // The timed-out claim may have taken the lock once Redis resumed; it was given back.
+      await eventually(async () => (await scanKeys(admin, prefix)).every((k) => !k.endsWith(':lock')), 5_000, 50);
+    } finally {
+      await admin.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+      await admin.close();
+    }
+  });
+});

@@ -1,0 +1,111 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import {
+  REDIS_URL,
+  connectTestRedis,
+  deleteKeys,
+  scanKeys,
+  uniquePrefix,
+  type TestRedisClient,
+} from '../../../../test/support/code-exchange.harness.js';
+import type { ExchangeLock } from './exchange-lock.js';
+import { MemoryExchangeLock } from './memory-exchange-lock.js';
+import { RedisCoordinationConnection } from './redis-coordination.connection.js';
+import { RedisExchangeLock } from './redis-exchange-lock.js';
+
+let admin: TestRedisClient;
+const connections: RedisCoordinationConnection[] = [];
+const prefix = uniquePrefix('lock');
+
+async function redisLock(): Promise<RedisExchangeLock> {
+  const connection = new RedisCoordinationConnection(REDIS_URL, { commandTimeoutMs: 500, logger: new Logger('spec') });
+  connections.push(connection);
+  expect(await connection.start(2_000)).toBe(true);
+  return new RedisExchangeLock(connection);
+}
+
+beforeAll(async () => {
+  admin = await connectTestRedis();
+});
+
+afterAll(async () => {
+  await Promise.all(connections.map((c) => c.close()));
+  await deleteKeys(admin, prefix);
+  await admin.close();
+});
+
+describe.each([
+  ['MemoryExchangeLock', async (): Promise<[ExchangeLock, ExchangeLock]> => {
+    const lock = new MemoryExchangeLock();
+    return [lock, lock];
+  }],
+  // Two connections: two instances contending for one lock.
+  ['RedisExchangeLock', async (): Promise<[ExchangeLock, ExchangeLock]> => [await redisLock(), await redisLock()]],
+])('%s', (_name, make) => {
+  let a: ExchangeLock;
+  let b: ExchangeLock;
+  let n = 0;
+  const key = (): string => `${prefix}:{k${++n}}:lock`;
+
+  beforeAll(async () => {
+    [a, b] = await make();
+  });
+
+  it('is taken once; a contender learns how long the holder has left', async () => {
+    const k = key();
+    expect(await a.tryAcquire(k, 'token-a', 5_000)).toEqual({ acquired: true });
+    const attempt = await b.tryAcquire(k, 'token-b', 5_000);
+    expect(attempt.acquired).toBe(false);
+    const remaining = (attempt as { remainingMs: number }).remainingMs;
+    expect(remaining).toBeGreaterThan(3_000);
+    expect(remaining).toBeLessThanOrEqual(5_000);
+  });
+
+  it('is released only by its holder (compare-and-delete)', async () => {
+    const k = key();
+    await a.tryAcquire(k, 'token-a', 5_000);
+    expect(await b.release(k, 'token-b')).toBe(false);
+    expect((await b.tryAcquire(k, 'token-b', 5_000)).acquired).toBe(false);
+    expect(await a.release(k, 'token-a')).toBe(true);
+    expect(await b.tryAcquire(k, 'token-b', 5_000)).toEqual({ acquired: true });
+    expect(await b.release(k, 'token-b')).toBe(true);
+  });
+
+  it('expires, and an expired holder cannot release its successor', async () => {
+    const k = key();
+    await a.tryAcquire(k, 'token-a', 150);
+    await sleep(250);
+    expect(await b.tryAcquire(k, 'token-b', 5_000)).toEqual({ acquired: true });
+    expect(await a.release(k, 'token-a')).toBe(false);
+    expect((await a.tryAcquire(k, 'token-a', 5_000)).acquired).toBe(false);
+    expect(await b.release(k, 'token-b')).toBe(true);
+  });
+
+  it('lets exactly one of many concurrent contenders win', async () => {
+    const k = key();
+    const attempts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).tryAcquire(k, `t${i}`, 5_000)),
+    );
+    expect(attempts.filter((x) => x.acquired)).toHaveLength(1);
+  });
+});
+
+describe('RedisExchangeLock keys', () => {
+  it('leaves no key behind once released', async () => {
+    const lock = await redisLock();
+    const k = `${prefix}:{gone}:lock`;
+    await lock.tryAcquire(k, 't', 5_000);
+    expect(await scanKeys(admin, `${prefix}:{gone}`)).toEqual([k]);
+    await lock.release(k, 't');
+    expect(await scanKeys(admin, `${prefix}:{gone}`)).toEqual([]);
+  });
+});
+
+describe('MemoryExchangeLock bounds', () => {
+  it('never holds more than maxEntries locks', async () => {
+    const lock = new MemoryExchangeLock(3);
+    for (let i = 0; i < 10; i++) await lock.tryAcquire(`k${i}`, 't', 60_000);
+    expect(lock.size).toBeLessThanOrEqual(3);
+  });
+});

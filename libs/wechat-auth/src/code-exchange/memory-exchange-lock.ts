@@ -1,0 +1,42 @@
+import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
+
+/** {@link ExchangeLock} for one process. Bounded: expired locks are pruned, and the oldest dropped beyond the limit. */
+export class MemoryExchangeLock implements ExchangeLock {
+  private readonly locks = new Map<string, { token: string; expiresAt: number }>();
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.locks.size;
+  }
+
+  async tryAcquire(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
+    const now = this.now();
+    const held = this.locks.get(key);
+    if (held && held.expiresAt > now) return { acquired: false, remainingMs: held.expiresAt - now };
+    if (held) this.locks.delete(key);
+    if (this.locks.size >= this.maxEntries) this.prune(now);
+    this.locks.set(key, { token, expiresAt: now + ttlMs });
+    return { acquired: true };
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    const held = this.locks.get(key);
+    if (!held || held.token !== token) return false;
+    this.locks.delete(key);
+    return held.expiresAt > this.now();
+  }
+
+  private prune(now: number): void {
+    for (const [key, held] of this.locks) if (held.expiresAt <= now) this.locks.delete(key);
+    // Still full: every lock is live, which means more concurrent exchanges than maxEntries. Drop the oldest.
+    while (this.locks.size >= this.maxEntries) {
+      const oldest = this.locks.keys().next().value;
+      if (oldest === undefined) break;
+      this.locks.delete(oldest);
+    }
+  }
+}
