@@ -16,6 +16,11 @@ import type { DemoCounters } from '../apps/sample/src/demo/demo-counters.service
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ZOE = DEMO_USERS.find((user) => user.id === 'zoe')!;
+/** The Android WeChat client's in-app browser: there "Sign in with WeChat" picks the Official Account login. */
+const ANDROID_WECHAT_UA =
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240205.004; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 ' +
+  'Chrome/122.0.6261.120 Mobile Safari/537.36 XWEB/1220099 MMWEBSDK/20240404 MMWEBID/6742 MicroMessenger/8.0.49.2600(0x28003133) ' +
+  'WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64';
 
 async function counters(sample: SampleApp): Promise<DemoCounters> {
   const res = await fetch(`http://127.0.0.1:${sample.config.port}/demo/counters`, { signal: AbortSignal.timeout(5000) });
@@ -53,7 +58,12 @@ describe('sample app in a real browser (demo mode)', () => {
   });
 
   it('signs in through the consent page with the Android double hit and shows the profile', async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, locale: 'zh-CN' });
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      locale: 'zh-CN',
+      userAgent: ANDROID_WECHAT_UA,
+    });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     const problems: string[] = [];

@@ -1,10 +1,11 @@
 import { type DynamicModule, Global, type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { Server } from 'node:http';
-import { WechatAuthModule } from 'nestjs-wechat-auth';
+import { WechatAuthModule, type WechatAuthOptions } from 'nestjs-wechat-auth';
 import type { WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { AuthController } from './auth/auth.controller.js';
-import type { SampleConfig } from './config/sample-config.js';
+import { WEB_STRATEGY, WebAuthController } from './auth/web-auth.controller.js';
+import { WEB_CALLBACK_PATH, type SampleConfig } from './config/sample-config.js';
 import { SAMPLE_CONFIG } from './config/sample-config.tokens.js';
 import { DemoCountersService } from './demo/demo-counters.service.js';
 import { DemoController } from './demo/demo.controller.js';
@@ -41,35 +42,61 @@ class SampleRuntimeModule {
   }
 }
 
+/** What both WeChat apps share: WeChat's origins, the timeout, where a login lands, the code-exchange coordination. */
+function sharedWechatOptions(config: SampleConfig): Partial<WechatAuthOptions> {
+  return {
+    oauthBaseURL: config.oauthBaseURL,
+    apiBaseURL: config.apiBaseURL,
+    ...(config.httpTimeoutMs ? { httpTimeoutMs: config.httpTimeoutMs } : {}),
+    defaultReturnTo: '/profile',
+    codeExchange: {
+      ...(config.redisURL ? { redis: config.redisURL } : {}),
+      ...(config.redisKeyPrefix ? { keyPrefix: config.redisKeyPrefix } : {}),
+    },
+  };
+}
+
 /** The sample app: WeChat login through the library's guard, the app's own stateless session, a page and an API. */
 @Module({})
 export class AppModule implements NestModule {
   static register(runtime: SampleRuntime): DynamicModule {
+    const withWebsiteApp = runtime.config.web !== undefined;
     return {
       module: AppModule,
       imports: [
         SampleRuntimeModule.register(runtime),
+        // The Official Account: the login inside WeChat (strategy "wechat").
         WechatAuthModule.forRootAsync({
           inject: [SAMPLE_CONFIG],
-          useFactory: (config: SampleConfig) => ({
+          useFactory: (config: SampleConfig): WechatAuthOptions => ({
             appId: config.appId,
             appSecret: config.appSecret,
             callbackURL: config.callbackURL,
             scope: config.scope,
-            oauthBaseURL: config.oauthBaseURL,
-            apiBaseURL: config.apiBaseURL,
-            ...(config.httpTimeoutMs ? { httpTimeoutMs: config.httpTimeoutMs } : {}),
-            defaultReturnTo: '/profile',
-            codeExchange: {
-              ...(config.redisURL ? { redis: config.redisURL } : {}),
-              ...(config.redisKeyPrefix ? { keyPrefix: config.redisKeyPrefix } : {}),
-            },
+            ...sharedWechatOptions(config),
           }),
         }),
+        // The Open Platform website app: the QR login on desktop browsers (strategy "wechat-web"), side by side.
+        ...(withWebsiteApp
+          ? [
+              WechatAuthModule.forRootAsync({
+                inject: [SAMPLE_CONFIG],
+                useFactory: (config: SampleConfig): WechatAuthOptions => ({
+                  flow: 'website-qr',
+                  strategyName: WEB_STRATEGY,
+                  appId: config.web!.appId,
+                  appSecret: config.web!.appSecret,
+                  callbackURL: config.web!.callbackURL,
+                  ...sharedWechatOptions(config),
+                }),
+              }),
+            ]
+          : []),
       ],
       controllers: [
         PagesController,
         AuthController,
+        ...(withWebsiteApp ? [WebAuthController] : []),
         HealthController,
         ...(runtime.config.mode === 'demo' ? [DemoController] : []),
       ],
@@ -85,6 +112,9 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(CallbackCounterMiddleware).forRoutes({ path: 'auth/wechat/callback', method: RequestMethod.GET });
+    consumer.apply(CallbackCounterMiddleware).forRoutes(
+      { path: 'auth/wechat/callback', method: RequestMethod.GET },
+      { path: WEB_CALLBACK_PATH.slice(1), method: RequestMethod.GET },
+    );
   }
 }

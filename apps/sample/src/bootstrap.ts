@@ -5,7 +5,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { DEMO_APP, DEMO_WEB_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { AppModule } from './app.module.js';
 import {
   DEMO_EMULATOR_BASE_PATH,
@@ -75,7 +75,7 @@ function startupGate(isReady: () => boolean) {
  * are this server's own address, which is only known once bound when PORT is 0. Requests arriving in between get 503.
  */
 export async function startSampleApp(options: StartSampleAppOptions = {}): Promise<SampleApp> {
-  const envConfig: SampleEnvConfig = loadSampleConfig(options.env ?? process.env, DEMO_APP);
+  const envConfig: SampleEnvConfig = loadSampleConfig(options.env ?? process.env, DEMO_APP, DEMO_WEB_APP);
 
   const adapter = new ExpressAdapter();
   const express = adapter.getInstance<Express>();
@@ -137,13 +137,15 @@ export async function startSampleApp(options: StartSampleAppOptions = {}): Promi
         // Plain console output: the newcomer's one line to read, whatever Nest's log level.
         console.log(
           `\nDemo mode: open ${url}\n` +
-            `  WeChat is played by the built-in emulator at ${config.oauthBaseURL} (no Official Account needed).\n` +
+            `  WeChat is played by the built-in emulator at ${config.oauthBaseURL} (no Official Account needed):\n` +
+            '  the Official Account login inside WeChat, and the website QR login for desktop browsers.\n' +
             '  Set WECHAT_APP_ID, WECHAT_APP_SECRET and SESSION_SECRET to use a real Official Account. Ctrl-C stops.\n',
         );
       }
     } else {
       logger.log(
         `Listening on port ${config.port}; WeChat callback ${config.callbackURL}; ` +
+          `${config.web ? `website QR login callback ${config.web.callbackURL}; ` : ''}` +
           `code exchange ${config.redisURL ? 'shared through Redis' : 'in-memory (single instance)'}`,
       );
     }

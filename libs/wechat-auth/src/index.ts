@@ -1,9 +1,12 @@
 export type {
   WechatScope,
+  WechatQrScope,
+  WechatLoginScope,
   WechatLang,
   WechatAccessToken,
   WechatUserInfo,
   AuthorizeUrlParams,
+  QrConnectUrlParams,
 } from './api/wechat-api.types.js';
 export {
   WechatApiClient,
@@ -75,8 +78,10 @@ export {
   WechatStateCookieOptions,
   WechatMenuEntryOptions,
   validateWechatAuthOptions,
+  WECHAT_AUTH_FLOWS,
 } from './wechat-auth.options.js';
 export type {
+  WechatAuthFlow,
   ResolvedWechatAuthOptions,
   ResolvedStateCookieOptions,
   ResolvedMenuEntryOptions,
@@ -86,7 +91,15 @@ export { WECHAT_AUTH_OPTIONS, WECHAT_AUTH_ROUTE_OPTIONS, DEFAULT_STRATEGY_NAME }
 export { WechatStrategy, WechatOAuth2Strategy } from './strategy/wechat.strategy.js';
 export type { WechatAuthenticateOptions, WechatExchangeResult } from './strategy/wechat.strategy.js';
 export type { WechatAuthUser, WechatTokenParams } from './strategy/wechat-auth-user.js';
+export { WechatQrStrategy, WX_LOGIN_SCRIPT_URL } from './strategy/wechat-qr.strategy.js';
+export type { WxLoginRequest, WxLoginOptions } from './strategy/wechat-qr.strategy.js';
+export { WechatStrategies } from './strategy/wechat-strategies.js';
 export { WechatAuthGuard } from './guards/wechat-auth.guard.js';
+export { WechatAutoAuthGuard } from './guards/wechat-auto-auth.guard.js';
+export { isWechatUserAgent, selectWechatStrategy } from './guards/select-wechat-strategy.js';
+export type { WechatRouteFlow } from './guards/select-wechat-strategy.js';
+export { wechatUserKey, isSameWechatUser } from './user/wechat-user-key.js';
+export type { WechatUserKey, WechatUserKeyKind, WechatUserKeySource } from './user/wechat-user-key.js';
 export { WechatAuth } from './decorators/wechat-auth.decorator.js';
 export type { WechatRouteOptions } from './decorators/wechat-auth.decorator.js';
 export { WechatUser, WechatReturnTo } from './decorators/wechat-user.decorator.js';

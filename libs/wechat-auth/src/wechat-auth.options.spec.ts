@@ -24,6 +24,7 @@ describe('validateWechatAuthOptions', () => {
   it('applies every default', () => {
     const { options } = validateWechatAuthOptions(VALID);
     expect(options).toEqual({
+      flow: 'official-account',
       appId: VALID.appId,
       callbackURL: VALID.callbackURL,
       scope: 'snsapi_userinfo',

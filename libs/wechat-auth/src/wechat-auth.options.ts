@@ -16,7 +16,7 @@ import {
   validateSync,
 } from 'class-validator';
 import type { ValidationError, ValidationOptions } from 'class-validator';
-import type { WechatLang, WechatScope } from './api/wechat-api.types.js';
+import type { WechatLang, WechatLoginScope } from './api/wechat-api.types.js';
 import { CodeExchangeOptions } from './code-exchange/code-exchange.options.js';
 import { WechatAuthOptionsError } from './errors/wechat-auth.errors.js';
 import { isSafeReturnTo } from './state/return-to.js';
@@ -64,6 +64,30 @@ function IsHttpUrl(validationOptions: ValidationOptions, allowQuery = true): Pro
 /** A same-site path (see `isSafeReturnTo`). */
 function IsSafeReturnTo(validationOptions: ValidationOptions): PropertyDecorator {
   return ValidateBy({ name: 'isSafeReturnTo', validator: { validate: (value) => isSafeReturnTo(value) } }, validationOptions);
+}
+
+/** The scopes each flow may ask for. */
+const SCOPES_OF_FLOW: Readonly<Record<WechatAuthFlow, readonly WechatLoginScope[]>> = {
+  'official-account': ['snsapi_base', 'snsapi_userinfo'],
+  'website-qr': ['snsapi_login'],
+};
+
+function flowOf(options: object): WechatAuthFlow {
+  return (options as { flow?: unknown }).flow === 'website-qr' ? 'website-qr' : 'official-account';
+}
+
+/** A scope the configured `flow` can ask for (an unknown flow is reported on its own and checked as the default). */
+function IsScopeOfFlow(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isScopeOfFlow',
+    validator: {
+      validate: (value, args) => (SCOPES_OF_FLOW[flowOf(args?.object ?? {})] as readonly unknown[]).includes(value),
+      defaultMessage: (args) =>
+        flowOf(args?.object ?? {}) === 'website-qr'
+          ? 'scope must be "snsapi_login" (or unset) with flow "website-qr": it is the website QR login\'s only scope'
+          : 'scope must be "snsapi_base" or "snsapi_userinfo" (default)',
+    },
+  });
 }
 
 /** `false` or a query parameter name. */
@@ -164,11 +188,36 @@ export class WechatMenuEntryOptions {
 }
 
 /**
+ * Which WeChat login a registration of `WechatAuthModule` performs:
+ * - `official-account` (default): 公众号网页授权 inside WeChat, `/connect/oauth2/authorize`, scope `snsapi_base` or
+ *   `snsapi_userinfo`, an Official Account's AppID (mp.weixin.qq.com);
+ * - `website-qr`: 网站应用微信登录 on any other browser, `/connect/qrconnect` (a QR code the user scans with WeChat),
+ *   scope `snsapi_login`, an Open Platform website app's AppID (open.weixin.qq.com). Codes live 10 minutes.
+ */
+export type WechatAuthFlow = 'official-account' | 'website-qr';
+
+/** The flows, for validation and documentation. */
+export const WECHAT_AUTH_FLOWS: readonly WechatAuthFlow[] = Object.freeze(['official-account', 'website-qr']);
+
+/**
  * Options of `WechatAuthModule.forRoot()` / `forRootAsync()`. Validated once at startup: a bad or missing value
  * fails the boot with a {@link WechatAuthOptionsError} naming each field and how to fix it. Numbers and booleans
  * may be given as strings (as ConfigService returns them).
+ *
+ * Register the module once per WeChat app, each with its own `strategyName`: e.g. an Official Account
+ * (`flow: 'official-account'`, the default) and an Open Platform website app (`flow: 'website-qr'`) side by side.
  */
 export class WechatAuthOptions {
+  /**
+   * The login this registration performs: `official-account` (default; in WeChat, an Official Account's AppID) or
+   * `website-qr` (the QR login on desktop browsers, an Open Platform website app's AppID). See {@link WechatAuthFlow}.
+   */
+  @IsOptional()
+  @IsIn(WECHAT_AUTH_FLOWS as WechatAuthFlow[], {
+    message: 'flow must be "official-account" (default: the login inside WeChat) or "website-qr" (the QR login of an Open Platform website app)',
+  })
+  flow?: WechatAuthFlow = 'official-account';
+
   /** The Official Account's AppID: `wx` + 16 hex characters (公众号后台 → 设置与开发 → 基本配置 → 开发者ID). */
   @IsDefined({ message: 'appId is required: the AppID from WeChat MP → 设置与开发 → 基本配置 → 开发者ID(AppID)' })
   @Matches(/^wx[0-9a-fA-F]{16}$/, {
@@ -195,10 +244,14 @@ export class WechatAuthOptions {
   })
   callbackURL!: string;
 
-  /** Default scope: `snsapi_userinfo` (consent page, then the profile is read once per login) or `snsapi_base` (silent, openid only). */
+  /**
+   * Default scope. Official Account: `snsapi_userinfo` (default; consent page, then the profile is read once per
+   * login) or `snsapi_base` (silent, openid only). Website QR login: `snsapi_login`, its only scope (the default
+   * there; the profile is read once per login).
+   */
   @IsOptional()
-  @IsIn(['snsapi_base', 'snsapi_userinfo'], { message: 'scope must be "snsapi_base" or "snsapi_userinfo" (default)' })
-  scope?: WechatScope = 'snsapi_userinfo';
+  @IsScopeOfFlow()
+  scope?: WechatLoginScope = 'snsapi_userinfo';
 
   /** Language of the profile's region fields: `zh_CN` (default), `zh_TW` or `en`. */
   @IsOptional()
@@ -310,9 +363,12 @@ export interface ResolvedMenuEntryOptions {
  * Secrets (`appSecret`, `stateSecret`) are deliberately absent.
  */
 export interface ResolvedWechatAuthOptions {
+  /** The login this registration performs (default `official-account`). */
+  readonly flow: WechatAuthFlow;
   readonly appId: string;
   readonly callbackURL: string;
-  readonly scope: WechatScope;
+  /** `snsapi_base` or `snsapi_userinfo` for an Official Account; always `snsapi_login` for `website-qr`. */
+  readonly scope: WechatLoginScope;
   readonly lang: WechatLang;
   readonly apiBaseURL: string;
   readonly oauthBaseURL: string;
@@ -334,6 +390,7 @@ export interface ValidatedWechatAuthOptions {
 }
 
 const TOP_LEVEL_KEYS = [
+  'flow',
   'appId',
   'appSecret',
   'callbackURL',
@@ -351,6 +408,37 @@ const TOP_LEVEL_KEYS = [
   'codeExchange',
   'menuEntry',
 ];
+
+/**
+ * The fixed messages name the Official Account's console; a website app's AppID, AppSecret and callback domain are
+ * found elsewhere (open.weixin.qq.com), so the same problems are told with the right directions.
+ */
+const WEBSITE_APP_PROBLEMS: ReadonlyArray<readonly [string, string]> = [
+  [
+    'appId is required',
+    'appId is required: the website app\'s AppID from open.weixin.qq.com → 管理中心 → 网站应用 → 查看 (not an Official Account\'s AppID)',
+  ],
+  [
+    'appId must look like',
+    'appId must look like wx followed by 16 hex characters (open.weixin.qq.com → 管理中心 → 网站应用 → 查看 → AppID)',
+  ],
+  [
+    'appSecret is required',
+    'appSecret is required: the website app\'s AppSecret from open.weixin.qq.com → 管理中心 → 网站应用 → 查看 → AppSecret',
+  ],
+  [
+    'appSecret must be',
+    'appSecret must be the 32 letters and digits of the website app\'s AppSecret (open.weixin.qq.com → 管理中心 → 网站应用 → 查看); check for spaces or quotes',
+  ],
+  [
+    'callbackURL must be',
+    'callbackURL must be an absolute http(s) URL without credentials or #fragment, e.g. https://example.com/auth/wechat/web/callback (its host must be the website app\'s 授权回调域)',
+  ],
+];
+
+function toWebsiteAppProblem(problem: string): string {
+  return WEBSITE_APP_PROBLEMS.find(([prefix]) => problem.startsWith(prefix))?.[1] ?? problem;
+}
 
 function describeUnknownOption(path: string): string {
   const leaf = path.slice(path.lastIndexOf('.') + 1);
@@ -413,6 +501,8 @@ export function validateWechatAuthOptions(raw: unknown): ValidatedWechatAuthOpti
     ]);
   }
   const instance = toOptionsInstance(raw as Record<string, unknown>);
+  // The class's default scope is the Official Account's; a website QR login left unset means its only scope.
+  if ((raw as Record<string, unknown>).scope === undefined && instance.flow === 'website-qr') instance.scope = 'snsapi_login';
   const problems = describeValidationErrors(
     validateSync(instance, {
       whitelist: true,
@@ -422,6 +512,13 @@ export function validateWechatAuthOptions(raw: unknown): ValidatedWechatAuthOpti
     }),
   );
 
+  const flow: WechatAuthFlow = instance.flow ?? 'official-account';
+  if (flow === 'website-qr') {
+    problems.splice(0, problems.length, ...problems.map(toWebsiteAppProblem));
+    if (instance.menuEntry?.enabled === true) {
+      problems.push('menuEntry is for Official Account menus (flow "official-account"); a website QR login always starts on your login route');
+    }
+  }
   const callback = parseHttpUrl(instance.callbackURL);
   const cookie = instance.stateCookie ?? new WechatStateCookieOptions();
   const strategyName = instance.strategyName ?? DEFAULT_STRATEGY_NAME;
@@ -444,9 +541,10 @@ export function validateWechatAuthOptions(raw: unknown): ValidatedWechatAuthOpti
   const menu = instance.menuEntry ?? new WechatMenuEntryOptions();
   const defaultReturnTo = instance.defaultReturnTo ?? '/';
   const options: ResolvedWechatAuthOptions = Object.freeze({
+    flow,
     appId: instance.appId,
     callbackURL: instance.callbackURL,
-    scope: instance.scope ?? 'snsapi_userinfo',
+    scope: flow === 'website-qr' ? 'snsapi_login' : (instance.scope ?? 'snsapi_userinfo'),
     lang: instance.lang ?? 'zh_CN',
     apiBaseURL: instance.apiBaseURL ?? DEFAULT_API_BASE_URL,
     oauthBaseURL: instance.oauthBaseURL ?? DEFAULT_OAUTH_BASE_URL,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { CLI_USAGE, parseCliArgs } from './cli-args.js';
+import { DEMO_WEB_APP } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
 
 async function main(): Promise<void> {
@@ -15,13 +16,18 @@ async function main(): Promise<void> {
     console.log(CLI_USAGE);
     return;
   }
+  // The demo website app comes along for the QR login (/connect/qrconnect), unless its AppID was taken.
+  const website = settings.appId === DEMO_WEB_APP.appId ? [] : [{ ...DEMO_WEB_APP }];
   const emulator = new WechatEmulator({
-    apps: [{ appId: settings.appId, appSecret: settings.appSecret, openPlatformBound: true }],
+    apps: [{ appId: settings.appId, appSecret: settings.appSecret, openPlatformBound: true }, ...website],
   });
   const origin = await emulator.listen(settings.port, settings.host);
   console.log(`WeChat emulator listening on ${origin}`);
   console.log(`  app id:     ${settings.appId}`);
   console.log(`  app secret: ${settings.appSecret}   (emulator credentials, not a real secret)`);
+  if (website.length > 0) {
+    console.log(`  website app (QR login, flow "website-qr"): ${DEMO_WEB_APP.appId} / ${DEMO_WEB_APP.appSecret}`);
+  }
   console.log(`  oauthBaseURL and apiBaseURL: ${origin}`);
   console.log(`  controls:   ${origin}/__emulator/counters`);
 

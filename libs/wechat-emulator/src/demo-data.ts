@@ -8,6 +8,17 @@ export const DEMO_APP: Readonly<Required<Pick<EmulatorApp, 'appId' | 'appSecret'
   openPlatformBound: true,
 });
 
+/**
+ * The demo Open Platform website app (网站应用, the desktop QR login), bound to the same Open Platform account as
+ * {@link DEMO_APP}: a demo user has the same unionid in both and a different openid in each. Demo only.
+ */
+export const DEMO_WEB_APP: Readonly<Required<Pick<EmulatorApp, 'appId' | 'appSecret' | 'openPlatformBound' | 'kind'>>> = Object.freeze({
+  appId: 'wx7a3c9e1f5b2d4608',
+  appSecret: 'demoWebSecretQ4r8T2y6U1i5O9p3A7s',
+  kind: 'website',
+  openPlatformBound: true,
+});
+
 const AVATAR_COLORS = ['#07c160', '#10aeff', '#fa9d3b', '#fa5151', '#6467f0', '#1485ee'];
 
 /**

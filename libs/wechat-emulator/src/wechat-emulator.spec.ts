@@ -395,6 +395,7 @@ describe('faults and latency', () => {
       authCalls: 0,
       authorizePageViews: 0,
       consent: { allowed: 0, denied: 0 },
+      qrLogin: { pageViews: 0, scans: 0, allowed: 0, denied: 0 },
       codesMinted: 0,
     });
     const started = Date.now();

@@ -5,16 +5,23 @@ import {
   callbackUrl,
   checkAuthorizeFields,
   checkAuthorizeQuery,
+  checkQrConnectQuery,
   type AuthorizeRequest,
+  type QrConnectRequest,
 } from './authorize-request.js';
 import { BoundedExpiryMap } from './bounded-expiry-map.js';
-import { avatarFor, DEMO_APP, DEMO_USERS } from './demo-data.js';
+import { avatarFor, DEMO_APP, DEMO_USERS, DEMO_WEB_APP } from './demo-data.js';
 import {
   CUSTOM_USER_CHOICE,
   renderConsentPage,
   renderDuplicateCallbackPage,
   renderErrorPage,
+  renderFakeQrSvg,
   renderIndexPage,
+  renderQrConfirmPage,
+  renderQrConnectPage,
+  renderQrDecisionPage,
+  type QrLoginStatus,
 } from './pages.js';
 import { BadRequestBodyError, readForm, readJson } from './read-body.js';
 import type {
@@ -32,7 +39,7 @@ import type {
   WechatEmulatorOptions,
 } from './wechat-emulator.types.js';
 
-type Scope = 'snsapi_base' | 'snsapi_userinfo';
+type Scope = 'snsapi_base' | 'snsapi_userinfo' | 'snsapi_login';
 
 /** Who a code or token belongs to, frozen at consent time. */
 interface Identity {
@@ -51,7 +58,20 @@ interface Identity {
 interface CodeRecord {
   identity: Identity;
   issuedAt: number;
+  /** 5 minutes for an Official Account's code, 10 for a website app's (QR login). */
+  ttlMs: number;
   usedAt?: number;
+}
+
+/** One QR code shown on a QR-login page, and what the "phone" did with it. */
+interface QrTicket {
+  request: QrConnectRequest;
+  expiresAt: number;
+  status: 'waiting' | 'scanned' | 'confirmed' | 'denied';
+  /** `redirect_uri?code=…&state=…`, once confirmed. */
+  target?: string;
+  /** Long polls waiting for the next change (bounded by MAX_QR_WAITERS). */
+  waiters: Set<() => void>;
 }
 
 interface TokenRecord {
@@ -107,6 +127,27 @@ const CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 const MAX_NICKNAME_LENGTH = 64;
 const MAX_ABORT_AFTER_MS = 60_000;
 const MAX_LATENCY_MS = 600_000;
+/** The longest a QR page's poll is held open waiting for a change. */
+const MAX_QR_POLL_WAIT_MS = 25_000;
+/** What the QR page asks for: a long poll of 20 s, re-issued until the QR code is used or expires. */
+const QR_PAGE_POLL_WAIT_MS = 20_000;
+/** Concurrent long polls per QR code (a page polls one at a time; more is a misbehaving client). */
+const MAX_QR_WAITERS = 8;
+const QR_UUID_PATTERN = /^[A-Za-z0-9_-]{16}$/;
+
+function kindOf(app: EmulatorApp): 'official-account' | 'website' {
+  return app.kind === 'website' ? 'website' : 'official-account';
+}
+
+/** Website apps live on the Open Platform: bound unless said otherwise. Official Accounts only when configured. */
+function isOpenPlatformBound(app: EmulatorApp | undefined): boolean {
+  return app !== undefined && (app.openPlatformBound ?? kindOf(app) === 'website');
+}
+
+/** Scopes whose token lets `/sns/userinfo` read the profile (and whose answer carries the unionid when bound). */
+function grantsUserInfo(scope: Scope): boolean {
+  return scope === 'snsapi_userinfo' || scope === 'snsapi_login';
+}
 
 function deriveId(...parts: string[]): string {
   return createHmac('sha256', ID_DERIVATION_KEY).update(parts.join('\0')).digest('base64url');
@@ -188,6 +229,8 @@ export class WechatEmulator {
   private readonly apps: ReadonlyMap<string, EmulatorApp>;
   private readonly users: readonly EmulatorUser[];
   private readonly codeTtlMs: number;
+  private readonly websiteCodeTtlMs: number;
+  private readonly qrTicketTtlMs: number;
   private readonly now: () => number;
   private readonly basePath: string;
   private readonly usedCodeErrcode: 40163 | 40029;
@@ -199,6 +242,7 @@ export class WechatEmulator {
   private readonly accessTokens: BoundedExpiryMap<string, TokenRecord>;
   private readonly refreshTokens: BoundedExpiryMap<string, TokenRecord>;
   private readonly exchangeByCode: BoundedExpiryMap<string, EmulatorCodeCounter>;
+  private readonly qrTickets: BoundedExpiryMap<string, QrTicket>;
 
   private duplicate: DuplicateCallbackSettings;
   private latency = new Map<EmulatorEndpoint, Required<EmulatorLatency>>();
@@ -210,7 +254,7 @@ export class WechatEmulator {
   private currentOrigin: string | undefined;
 
   constructor(options: WechatEmulatorOptions = {}) {
-    const apps = options.apps ?? [{ ...DEMO_APP }];
+    const apps = options.apps ?? [{ ...DEMO_APP }, { ...DEMO_WEB_APP }];
     if (apps.length === 0) throw new TypeError('apps must not be empty');
     const appMap = new Map<string, EmulatorApp>();
     for (const app of apps) {
@@ -218,6 +262,9 @@ export class WechatEmulator {
         throw new TypeError('each app needs a printable appId and appSecret');
       }
       if (appMap.has(app.appId)) throw new TypeError(`duplicate appId ${app.appId}`);
+      if (app.kind !== undefined && app.kind !== 'official-account' && app.kind !== 'website') {
+        throw new TypeError('app kind must be "official-account" or "website"');
+      }
       appMap.set(app.appId, { ...app });
     }
     this.apps = appMap;
@@ -239,6 +286,12 @@ export class WechatEmulator {
     const ttl = options.codeTtlSeconds ?? 300;
     if (!(ttl > 0)) throw new RangeError('codeTtlSeconds must be positive');
     this.codeTtlMs = ttl * 1000;
+    const websiteTtl = options.websiteCodeTtlSeconds ?? 600;
+    if (!(websiteTtl > 0)) throw new RangeError('websiteCodeTtlSeconds must be positive');
+    this.websiteCodeTtlMs = websiteTtl * 1000;
+    const qrTtl = options.qrTicketTtlSeconds ?? 300;
+    if (!(qrTtl > 0)) throw new RangeError('qrTicketTtlSeconds must be positive');
+    this.qrTicketTtlMs = qrTtl * 1000;
     this.now = options.now ?? Date.now;
     this.basePath = normalizeBasePath(options.basePath);
     this.usedCodeErrcode = options.usedCodeErrcode ?? 40163;
@@ -255,6 +308,7 @@ export class WechatEmulator {
     this.accessTokens = new BoundedExpiryMap(maxEntries);
     this.refreshTokens = new BoundedExpiryMap(maxEntries);
     this.exchangeByCode = new BoundedExpiryMap(maxEntries);
+    this.qrTickets = new BoundedExpiryMap(maxEntries);
 
     this.handle = this.handle.bind(this);
   }
@@ -269,6 +323,10 @@ export class WechatEmulator {
       allowed: 0,
       denied: 0,
       codesMinted: 0,
+      qrPageViews: 0,
+      qrScans: 0,
+      qrAllowed: 0,
+      qrDenied: 0,
     };
   }
 
@@ -325,6 +383,30 @@ export class WechatEmulator {
       run(this.serveConfirm(req, res));
       return;
     }
+    if (route === '/connect/qrconnect') {
+      if (method !== 'GET') return this.methodNotAllowed(res, 'GET');
+      this.serveQrConnectPage(rawQuery, res);
+      return;
+    }
+    if (route === '/connect/qrconnect/poll') {
+      if (method !== 'GET') return this.methodNotAllowed(res, 'GET');
+      run(this.serveQrPoll(new URLSearchParams(rawQuery), res));
+      return;
+    }
+    if (route === '/connect/qrconnect/continue') {
+      if (method !== 'GET') return this.methodNotAllowed(res, 'GET');
+      this.serveQrContinue(new URLSearchParams(rawQuery), res);
+      return;
+    }
+    if (route === '/connect/confirm') {
+      if (method === 'GET') {
+        this.serveQrScan(new URLSearchParams(rawQuery), res);
+        return;
+      }
+      if (method !== 'POST') return this.methodNotAllowed(res, 'GET, POST');
+      run(this.serveQrDecision(req, res));
+      return;
+    }
     if (this.controlApi && route.startsWith('/__emulator/')) {
       run(this.serveControl(route.slice('/__emulator/'.length), method, new URLSearchParams(rawQuery), req, res));
       return;
@@ -374,8 +456,12 @@ export class WechatEmulator {
   mintCode(params: MintCodeParams = {}): string {
     const app = params.appId === undefined ? this.apps.values().next().value : this.apps.get(params.appId);
     if (!app) throw new RangeError('unknown appId');
-    const scope = params.scope ?? 'snsapi_userinfo';
-    if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') throw new TypeError('scope must be snsapi_base or snsapi_userinfo');
+    const website = kindOf(app) === 'website';
+    const scope = params.scope ?? (website ? 'snsapi_login' : 'snsapi_userinfo');
+    if (website && scope !== 'snsapi_login') throw new TypeError('a website app\'s scope is snsapi_login');
+    if (!website && scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') {
+      throw new TypeError('scope must be snsapi_base or snsapi_userinfo (snsapi_login is a website app\'s)');
+    }
     let user: EmulatorUser | undefined;
     if (params.nickname !== undefined) {
       const nickname = checkNickname(params.nickname);
@@ -439,6 +525,12 @@ export class WechatEmulator {
       authCalls: this.counts.authCalls,
       authorizePageViews: this.counts.authorizePageViews,
       consent: { allowed: this.counts.allowed, denied: this.counts.denied },
+      qrLogin: {
+        pageViews: this.counts.qrPageViews,
+        scans: this.counts.qrScans,
+        allowed: this.counts.qrAllowed,
+        denied: this.counts.qrDenied,
+      },
       codesMinted: this.counts.codesMinted,
     };
   }
@@ -459,6 +551,7 @@ export class WechatEmulator {
     this.accessTokens.clear();
     this.refreshTokens.clear();
     this.exchangeByCode.clear();
+    this.qrTickets.clear();
     this.counts = WechatEmulator.zeroCounts();
     this.faults = [];
     this.latency.clear();
@@ -533,21 +626,8 @@ export class WechatEmulator {
   private readConsentChoices(
     fields: ReadonlyMap<string, string>,
   ): { user: EmulatorUser; snapshot: boolean; duplicate: boolean; abortAfterMs: number } | string {
-    // A typed nickname wins over the radio choice: typing one and forgetting to tick its radio is the common slip.
-    const typed = fields.get('nickname')?.trim();
-    const choice = typed ? CUSTOM_USER_CHOICE : (fields.get('user') ?? this.users[0]?.id);
-    let user: EmulatorUser | undefined;
-    if (choice === CUSTOM_USER_CHOICE) {
-      try {
-        const nickname = checkNickname(fields.get('nickname') ?? '');
-        user = { id: `nickname:${nickname}`, nickname, headimgurl: avatarFor(nickname) };
-      } catch (error) {
-        return `昵称无效 / ${(error as Error).message}`;
-      }
-    } else {
-      user = this.users.find((u) => u.id === choice);
-      if (!user) return '用户不存在 / unknown user';
-    }
+    const user = this.readUserChoice(fields);
+    if (typeof user === 'string') return user;
     const flag = (name: string): boolean | undefined => {
       const value = fields.get(name);
       if (value === undefined || value === '' || value === 'off' || value === 'false') return false;
@@ -563,6 +643,26 @@ export class WechatEmulator {
       return `abortAfterMs must be an integer in 0..${MAX_ABORT_AFTER_MS}`;
     }
     return { user, snapshot, duplicate, abortAfterMs };
+  }
+
+  /** The user picked on a consent or confirm form, or why the choice is unusable. */
+  private readUserChoice(fields: ReadonlyMap<string, string>): EmulatorUser | string {
+    // A typed nickname wins over the radio choice: typing one and forgetting to tick its radio is the common slip.
+    const typed = fields.get('nickname')?.trim();
+    const choice = typed ? CUSTOM_USER_CHOICE : (fields.get('user') ?? this.users[0]?.id);
+    let user: EmulatorUser | undefined;
+    if (choice === CUSTOM_USER_CHOICE) {
+      try {
+        const nickname = checkNickname(fields.get('nickname') ?? '');
+        user = { id: `nickname:${nickname}`, nickname, headimgurl: avatarFor(nickname) };
+      } catch (error) {
+        return `昵称无效 / ${(error as Error).message}`;
+      }
+    } else {
+      user = this.users.find((u) => u.id === choice);
+      if (!user) return '用户不存在 / unknown user';
+    }
+    return user;
   }
 
   private sendDuplicatePage(res: ServerResponse, request: AuthorizeRequest, target: string, abortAfterMs: number): void {
@@ -595,11 +695,200 @@ export class WechatEmulator {
     };
     let code = randomCode();
     while (this.codes.get(code, now)) code = randomCode();
-    // Kept past expiry so a late or repeated exchange still gets 42003 / 40163 rather than "unknown code".
-    const retainMs = Math.max(this.codeTtlMs * 2, this.codeTtlMs + 60_000);
-    this.codes.set(code, { identity, issuedAt: now }, now + retainMs, now);
+    const ttlMs = kindOf(app) === 'website' ? this.websiteCodeTtlMs : this.codeTtlMs;
+    // Kept past expiry so a late or repeated exchange still gets 42003 / 40163 rather than "unknown code". (Codes of
+    // two lifetimes share the store: a shorter-lived one behind a longer-lived one is pruned a little later, never
+    // served after its retention, and the store stays bounded by maxEntries.)
+    const retainMs = Math.max(ttlMs * 2, ttlMs + 60_000);
+    this.codes.set(code, { identity, issuedAt: now, ttlMs }, now + retainMs, now);
     this.counts.codesMinted++;
     return code;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Website QR login (网站应用微信登录)
+
+  /** A QR code's status now: a waiting or scanned one turns `expired` once its time is up. */
+  private qrStatusOf(ticket: QrTicket, now: number): QrLoginStatus {
+    if ((ticket.status === 'waiting' || ticket.status === 'scanned') && now >= ticket.expiresAt) return 'expired';
+    return ticket.status;
+  }
+
+  /** The ticket a `uuid` parameter names, if it is well-formed and still remembered. */
+  private qrTicketOf(query: URLSearchParams | ReadonlyMap<string, string>): { uuid: string; ticket: QrTicket } | undefined {
+    const uuid = query.get('uuid');
+    if (typeof uuid !== 'string' || !QR_UUID_PATTERN.test(uuid)) return undefined;
+    const ticket = this.qrTickets.get(uuid, this.now());
+    return ticket ? { uuid, ticket } : undefined;
+  }
+
+  private setQrStatus(ticket: QrTicket, status: QrTicket['status']): void {
+    ticket.status = status;
+    for (const wake of [...ticket.waiters]) wake();
+  }
+
+  private serveQrConnectPage(rawQuery: string, res: ServerResponse): void {
+    const check = checkQrConnectQuery(rawQuery, this.apps);
+    if (!check.ok) {
+      this.sendHtml(res, 400, renderErrorPage(check.problem));
+      return;
+    }
+    const now = this.now();
+    const seed = randomBytes(48);
+    const uuid = seed.subarray(0, 12).toString('base64url');
+    const ticket: QrTicket = { request: check.request, expiresAt: now + this.qrTicketTtlMs, status: 'waiting', waiters: new Set() };
+    // Remembered as long as a code it yields may live, so a confirmed login can still be collected.
+    this.qrTickets.set(uuid, ticket, ticket.expiresAt + this.websiteCodeTtlMs, now);
+    this.counts.qrPageViews++;
+
+    const base = this.basePath;
+    const id = encodeURIComponent(uuid);
+    const scanUrl = `${base}/connect/confirm?uuid=${id}`;
+    const nonce = randomBytes(16).toString('base64');
+    const body = renderQrConnectPage({
+      appId: check.request.appId,
+      redirectUri: check.request.redirectUri,
+      qrSvg: renderFakeQrSvg(seed.subarray(12)),
+      scanUrl,
+      pollUrl: `${base}/connect/qrconnect/poll?uuid=${id}`,
+      continueUrl: `${base}/connect/qrconnect/continue?uuid=${id}`,
+      reloadUrl: `${base}/connect/qrconnect?${rawQuery}`,
+      maxPolls: Math.ceil(this.qrTicketTtlMs / QR_PAGE_POLL_WAIT_MS) + 5,
+      pollWaitMs: QR_PAGE_POLL_WAIT_MS,
+      nonce,
+    });
+    this.sendHtml(res, 200, body, {
+      'Content-Security-Policy':
+        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; img-src 'self' data:; ` +
+        `connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    });
+  }
+
+  /**
+   * The QR page's long poll: `{ status, redirect? }`, answered at once when the status differs from `last` (or
+   * `wait` is 0), else when it changes or after `wait` ms (at most 25 s). `redirect` is the app's callback with the
+   * code, once the phone confirmed.
+   */
+  private async serveQrPoll(query: URLSearchParams, res: ServerResponse): Promise<void> {
+    const found = this.qrTicketOf(query);
+    if (!found) {
+      this.sendJson(res, 404, { error: 'unknown or forgotten uuid' });
+      return;
+    }
+    const { ticket } = found;
+    const rawWait = query.get('wait') ?? '0';
+    const wait = /^\d{1,6}$/.test(rawWait) ? Math.min(Number(rawWait), MAX_QR_POLL_WAIT_MS) : 0;
+    const last = query.get('last');
+    if (wait > 0 && last === this.qrStatusOf(ticket, this.now()) && ticket.waiters.size < MAX_QR_WAITERS) {
+      const remaining = Math.max(0, ticket.expiresAt - this.now());
+      // Also wake when the QR code expires, so the page learns it without waiting out the poll.
+      const still = await this.waitForQrChange(ticket, res, ticket.status === 'confirmed' || ticket.status === 'denied' ? wait : Math.min(wait, remaining + 50));
+      if (!still) return;
+    }
+    const status = this.qrStatusOf(ticket, this.now());
+    this.sendJson(res, 200, status === 'confirmed' && ticket.target ? { status, redirect: ticket.target } : { status });
+  }
+
+  /** Holds a poll until the ticket changes or `ms` pass; false when the client left or the emulator let it go. */
+  private waitForQrChange(ticket: QrTicket, res: ServerResponse, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (answer: boolean) => {
+        clearTimeout(timer);
+        ticket.waiters.delete(wake);
+        res.off('close', gone);
+        this.heldResponses.delete(res);
+        resolve(answer);
+      };
+      const wake = () => finish(true);
+      const gone = () => finish(false);
+      const timer = setTimeout(wake, ms);
+      ticket.waiters.add(wake);
+      res.once('close', gone);
+      this.heldResponses.add(res);
+    });
+  }
+
+  /** Without scripts: the QR page's "continue" link, 302 to the callback once the phone confirmed. */
+  private serveQrContinue(query: URLSearchParams, res: ServerResponse): void {
+    const found = this.qrTicketOf(query);
+    if (!found) {
+      this.sendHtml(res, 404, renderErrorPage({ message: '二维码不存在或已失效 / unknown or forgotten QR code' }));
+      return;
+    }
+    const status = this.qrStatusOf(found.ticket, this.now());
+    if (status === 'confirmed' && found.ticket.target) {
+      this.redirect(res, found.ticket.target);
+      return;
+    }
+    this.sendHtml(res, 409, renderQrDecisionPage({ status, message: `尚未确认 / not confirmed on the phone yet (${status})` }));
+  }
+
+  /** The "phone" scans: the confirm page (and the QR page learns it was scanned). */
+  private serveQrScan(query: URLSearchParams, res: ServerResponse): void {
+    const found = this.qrTicketOf(query);
+    if (!found) {
+      this.sendHtml(res, 404, renderErrorPage({ message: '二维码不存在或已失效 / unknown or forgotten QR code' }));
+      return;
+    }
+    const { uuid, ticket } = found;
+    const status = this.qrStatusOf(ticket, this.now());
+    if (status !== 'waiting' && status !== 'scanned') {
+      this.sendHtml(res, status === 'expired' ? 410 : 409, renderQrDecisionPage({ status }));
+      return;
+    }
+    this.counts.qrScans++;
+    if (status === 'waiting') this.setQrStatus(ticket, 'scanned');
+    this.sendHtml(
+      res,
+      200,
+      renderQrConfirmPage({ uuid, appId: ticket.request.appId, users: this.users, confirmPath: `${this.basePath}/connect/confirm` }),
+    );
+  }
+
+  /** The "phone" decides: Allow mints a snsapi_login code for the QR page to collect; Deny cancels this QR code. */
+  private async serveQrDecision(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    const fields = new Map<string, string>();
+    for (const [key, value] of form) {
+      if (fields.has(key)) {
+        this.sendHtml(res, 400, renderErrorPage({ message: `参数重复 / field "${key}" appears more than once` }));
+        return;
+      }
+      fields.set(key, value);
+    }
+    const found = this.qrTicketOf(fields);
+    if (!found) {
+      this.sendHtml(res, 404, renderErrorPage({ message: '二维码不存在或已失效 / unknown or forgotten QR code' }));
+      return;
+    }
+    const { ticket } = found;
+    const status = this.qrStatusOf(ticket, this.now());
+    if (status !== 'waiting' && status !== 'scanned') {
+      this.sendHtml(res, status === 'expired' ? 410 : 409, renderQrDecisionPage({ status }));
+      return;
+    }
+    const action = fields.get('action');
+    if (action === 'deny') {
+      this.counts.qrDenied++;
+      this.setQrStatus(ticket, 'denied');
+      this.sendHtml(res, 200, renderQrDecisionPage({ status: 'denied' }));
+      return;
+    }
+    if (action !== 'allow') {
+      this.sendHtml(res, 400, renderErrorPage({ message: 'action must be allow or deny' }));
+      return;
+    }
+    const user = this.readUserChoice(fields);
+    if (typeof user === 'string') {
+      this.sendHtml(res, 400, renderErrorPage({ message: user }));
+      return;
+    }
+    const app = this.apps.get(ticket.request.appId) as EmulatorApp;
+    const code = this.issueCode(app, user, 'snsapi_login', false);
+    this.counts.qrAllowed++;
+    ticket.target = callbackUrl(ticket.request.redirectUri, { code, state: ticket.request.state });
+    this.setQrStatus(ticket, 'confirmed');
+    this.sendHtml(res, 200, renderQrDecisionPage({ status: 'confirmed' }));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -702,7 +991,7 @@ export class WechatEmulator {
     // A code of another app is as unknown as a made-up one.
     if (!record || record.identity.appId !== appId) return this.error(40029);
     if (record.usedAt !== undefined) return this.error(this.usedCodeErrcode);
-    if (now >= record.issuedAt + this.codeTtlMs) return this.error(42003);
+    if (now >= record.issuedAt + record.ttlMs) return this.error(42003);
     record.usedAt = now;
 
     const { identity } = record;
@@ -714,7 +1003,7 @@ export class WechatEmulator {
       openid: identity.openid,
       scope: identity.scope,
     };
-    if (identity.scope === 'snsapi_userinfo' && app.openPlatformBound) answer.unionid = identity.unionid;
+    if (grantsUserInfo(identity.scope) && isOpenPlatformBound(app)) answer.unionid = identity.unionid;
     if (identity.snapshot) answer.is_snapshotuser = 1;
     return answer;
   }
@@ -750,7 +1039,7 @@ export class WechatEmulator {
     const checked = this.checkToken(q);
     if (!('identity' in checked)) return checked;
     const { identity } = checked as TokenRecord;
-    if (identity.scope !== 'snsapi_userinfo' || identity.snapshot) return this.error(48001);
+    if (!grantsUserInfo(identity.scope) || identity.snapshot) return this.error(48001);
     const answer: SnsAnswer = {
       openid: identity.openid,
       nickname: identity.nickname,
@@ -762,7 +1051,7 @@ export class WechatEmulator {
       headimgurl: identity.headimgurl,
       privilege: [],
     };
-    if (this.apps.get(identity.appId)?.openPlatformBound) answer.unionid = identity.unionid;
+    if (isOpenPlatformBound(this.apps.get(identity.appId))) answer.unionid = identity.unionid;
     return answer;
   }
 

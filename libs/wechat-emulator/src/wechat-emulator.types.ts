@@ -14,11 +14,25 @@ export interface EmulatorUser {
   snapshot?: boolean;
 }
 
-/** An Official Account the emulator knows. */
+/**
+ * What kind of WeChat app an AppID belongs to, which decides where it may sign users in:
+ * - `official-account` (公众号): the authorize page `/connect/oauth2/authorize`, scopes snsapi_base / snsapi_userinfo;
+ * - `website` (开放平台网站应用): the QR-login page `/connect/qrconnect`, scope snsapi_login. Its AppID on the authorize
+ *   page gets WeChat's 10016; an Official Account's AppID on the QR page gets the scope error (10005).
+ */
+export type EmulatorAppKind = 'official-account' | 'website';
+
+/** A WeChat app the emulator knows: an Official Account (default) or an Open Platform website app. */
 export interface EmulatorApp {
   appId: string;
   appSecret: string;
-  /** Bound to an Open Platform account: `unionid` is returned for snsapi_userinfo. */
+  /** Default `official-account`. */
+  kind?: EmulatorAppKind;
+  /**
+   * Bound to an Open Platform account: `unionid` is returned for snsapi_userinfo (and snsapi_login). Default: false
+   * for an Official Account, true for a website app (it lives on the Open Platform). A demo user's unionid is the
+   * same in every bound app; its openid differs per app.
+   */
   openPlatformBound?: boolean;
   /**
    * The authorization domains (host or host:port) configured for the account. When set, the authorize page refuses
@@ -98,18 +112,24 @@ export interface EmulatorCounters {
   authorizePageViews: number;
   /** Consent decisions posted: codes minted through the page, and refusals. */
   consent: { allowed: number; denied: number };
+  /** The website QR login: QR pages served, scans (confirm pages opened), confirmations and refusals on the "phone". */
+  qrLogin: { pageViews: number; scans: number; allowed: number; denied: number };
   /** Codes minted, through the page or `mintCode()`. */
   codesMinted: number;
 }
 
 /** Options of {@link WechatEmulator}. */
 export interface WechatEmulatorOptions {
-  /** The accounts the emulator knows; default: `[DEMO_APP]`. */
+  /** The apps the emulator knows; default: `[DEMO_APP, DEMO_WEB_APP]` (an Official Account and a website app). */
   apps?: EmulatorApp[];
   /** The users offered on the consent page and usable by `mintCode`; default: `DEMO_USERS`. */
   users?: EmulatorUser[];
-  /** Lifetime of a code in seconds (WeChat: 300). */
+  /** Lifetime of an Official Account's code in seconds (WeChat: 300). */
   codeTtlSeconds?: number;
+  /** Lifetime of a website app's (QR login) code in seconds (WeChat: 600). */
+  websiteCodeTtlSeconds?: number;
+  /** How long a QR code can be scanned, in seconds, before the QR page says it expired. Default 300. */
+  qrTicketTtlSeconds?: number;
   /** The clock in milliseconds; tests advance it to expire codes and tokens. Default `Date.now`. */
   now?: () => number;
   /** Path prefix of every route, e.g. `/__wechat` when mounted inside another server. Default `''`. */
@@ -137,8 +157,11 @@ export interface MintCodeParams {
   userId?: string;
   /** Log in an ad-hoc user with this nickname (as typed on the consent page). */
   nickname?: string;
-  /** Default `snsapi_userinfo`. */
-  scope?: 'snsapi_base' | 'snsapi_userinfo';
+  /**
+   * Default `snsapi_userinfo` for an Official Account, `snsapi_login` for a website app (its only scope); a scope the
+   * app's kind cannot grant is refused.
+   */
+  scope?: 'snsapi_base' | 'snsapi_userinfo' | 'snsapi_login';
   /** Log in as a snapshot-page virtual user. */
   snapshot?: boolean;
 }

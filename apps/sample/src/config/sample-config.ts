@@ -7,6 +7,9 @@ export const WECHAT_API_ORIGIN = 'https://api.weixin.qq.com';
 /** Where the in-process emulator is mounted in demo mode. */
 export const DEMO_EMULATOR_BASE_PATH = '/__wechat';
 
+/** The callback route of the website QR login (the Open Platform website app). */
+export const WEB_CALLBACK_PATH = '/auth/wechat/web/callback';
+
 /** The shortest SESSION_SECRET accepted: 32 characters, i.e. 256 bits when it is random base64/hex. */
 export const MIN_SESSION_SECRET_LENGTH = 32;
 
@@ -33,6 +36,11 @@ export interface SampleEnvConfig {
   apiBaseURL?: string;
   /** Shared Redis for the code-exchange cache and lock; unset: in-memory, single instance. */
   redisURL?: string;
+  /**
+   * The Open Platform website app for the desktop QR login: the demo website app in demo mode; in production only
+   * when WECHAT_WEB_APP_ID is set. Its secret is a secret: never log it.
+   */
+  web?: { appId: string; appSecret: string; callbackURL?: string };
   /** Signs the session cookie. Random per process in demo mode when unset. Never log it. */
   sessionSecret: string;
   /** True when SESSION_SECRET was generated for this process (demo mode): sessions do not survive a restart. */
@@ -46,11 +54,13 @@ export interface SampleEnvConfig {
 }
 
 /** The settings the app runs with, once the port is bound. */
-export interface SampleConfig extends Omit<SampleEnvConfig, 'callbackURL' | 'oauthBaseURL' | 'apiBaseURL'> {
+export interface SampleConfig extends Omit<SampleEnvConfig, 'callbackURL' | 'oauthBaseURL' | 'apiBaseURL' | 'web'> {
   /** The bound port. */
   port: number;
   /** The public URL of `GET /auth/wechat/callback`. */
   callbackURL: string;
+  /** The website QR login, when configured: its app and the public URL of `GET /auth/wechat/web/callback`. */
+  web?: { appId: string; appSecret: string; callbackURL: string };
   /** Origin (and path prefix) serving `/connect/oauth2/authorize`, as the browser reaches it. */
   oauthBaseURL: string;
   /** Origin (and path prefix) serving `/sns/...`, as this server reaches it. */
@@ -136,10 +146,74 @@ function parseTrustProxy(raw: string | undefined, problems: string[]): boolean |
 }
 
 /**
+ * The website app (WECHAT_WEB_APP_ID / WECHAT_WEB_APP_SECRET / WECHAT_WEB_CALLBACK_URL): the QR login for desktop
+ * browsers. Demo mode uses the emulator's demo website app; production has it only when both are set.
+ */
+function readWebApp(
+  env: Env,
+  mode: 'demo' | 'production',
+  officialAccountAppId: string | undefined,
+  demoWebApp: { appId: string; appSecret: string } | undefined,
+  problems: string[],
+): SampleEnvConfig['web'] {
+  const appId = read(env, 'WECHAT_WEB_APP_ID');
+  const appSecret = read(env, 'WECHAT_WEB_APP_SECRET');
+  const callbackRaw = read(env, 'WECHAT_WEB_CALLBACK_URL');
+  let callbackURL: string | undefined;
+  if (callbackRaw !== undefined) {
+    const url = parseHttpUrl('WECHAT_WEB_CALLBACK_URL', callbackRaw, problems, `such as https://example.com${WEB_CALLBACK_PATH}`);
+    if (url) callbackURL = url.href;
+  }
+  if (mode === 'demo') {
+    for (const name of ['WECHAT_WEB_APP_ID', 'WECHAT_WEB_APP_SECRET']) {
+      if (read(env, name) !== undefined) {
+        problems.push(
+          `${name} is set but WECHAT_APP_ID is not: demo mode uses the emulator's demo website app. ` +
+            'Set WECHAT_APP_ID, WECHAT_APP_SECRET and SESSION_SECRET too for real apps.',
+        );
+      }
+    }
+    return demoWebApp ? { appId: demoWebApp.appId, appSecret: demoWebApp.appSecret, ...(callbackURL ? { callbackURL } : {}) } : undefined;
+  }
+  if (appId === undefined) {
+    if (appSecret !== undefined || callbackURL !== undefined) {
+      problems.push('WECHAT_WEB_APP_SECRET or WECHAT_WEB_CALLBACK_URL is set but WECHAT_WEB_APP_ID is not: set the website app\'s AppID too, or neither.');
+    }
+    return undefined;
+  }
+  let ok = true;
+  if (!/^wx[0-9a-fA-F]{16}$/.test(appId)) {
+    ok = false;
+    problems.push(
+      'WECHAT_WEB_APP_ID must be the Open Platform website app\'s AppID: "wx" and 16 hex characters ' +
+        '(open.weixin.qq.com → 管理中心 → 网站应用 → 查看).',
+    );
+  } else if (appId === officialAccountAppId) {
+    ok = false;
+    problems.push(
+      'WECHAT_WEB_APP_ID is the Official Account\'s AppID: the QR login needs the separate website app (网站应用) AppID from open.weixin.qq.com.',
+    );
+  }
+  if (appSecret === undefined) {
+    ok = false;
+    problems.push('WECHAT_WEB_APP_SECRET is required when WECHAT_WEB_APP_ID is set (open.weixin.qq.com → 管理中心 → 网站应用 → 查看 → AppSecret).');
+  } else if (!/^[A-Za-z0-9]{32}$/.test(appSecret)) {
+    ok = false;
+    // Never echo the value: it is a secret even when it is wrong.
+    problems.push('WECHAT_WEB_APP_SECRET must be the 32 letters and digits of the website app\'s AppSecret; check for spaces or quotes.');
+  }
+  return ok ? { appId, appSecret: appSecret!, ...(callbackURL ? { callbackURL } : {}) } : undefined;
+}
+
+/**
  * Reads and validates the environment once at startup. Throws {@link SampleConfigError} listing every problem;
  * secrets are never echoed back. `demoApp` supplies the emulator's credentials for demo mode.
  */
-export function loadSampleConfig(env: Env, demoApp: { appId: string; appSecret: string }): SampleEnvConfig {
+export function loadSampleConfig(
+  env: Env,
+  demoApp: { appId: string; appSecret: string },
+  demoWebApp?: { appId: string; appSecret: string },
+): SampleEnvConfig {
   const problems: string[] = [];
   const port = parsePort(read(env, 'PORT'), problems);
   const appIdRaw = read(env, 'WECHAT_APP_ID');
@@ -179,6 +253,8 @@ export function loadSampleConfig(env: Env, demoApp: { appId: string; appSecret: 
       }
     }
   }
+
+  const web = readWebApp(env, mode, appIdRaw, demoWebApp, problems);
 
   const scopeRaw = read(env, 'WECHAT_SCOPE') ?? 'snsapi_userinfo';
   let scope: SampleScope = 'snsapi_userinfo';
@@ -255,6 +331,7 @@ export function loadSampleConfig(env: Env, demoApp: { appId: string; appSecret: 
     appSecret,
     scope,
     callbackURL,
+    ...(web ? { web } : {}),
     oauthBaseURL,
     apiBaseURL,
     redisURL,
@@ -277,6 +354,14 @@ export function resolveSampleConfig(config: SampleEnvConfig, bound: { port: numb
   const oauthBaseURL = config.mode === 'demo' ? `${callback.origin}${DEMO_EMULATOR_BASE_PATH}` : config.oauthBaseURL!;
   const apiBaseURL =
     config.mode === 'demo' ? `http://${bound.loopbackHost}:${bound.port}${DEMO_EMULATOR_BASE_PATH}` : config.apiBaseURL!;
+  // The QR login comes back to the same site as the Official Account's callback, so the session cookie is shared.
+  const web = config.web
+    ? {
+        appId: config.web.appId,
+        appSecret: config.web.appSecret,
+        callbackURL: config.web.callbackURL ?? `${callback.origin}${WEB_CALLBACK_PATH}`,
+      }
+    : undefined;
   return {
     mode: config.mode,
     appId: config.appId,
@@ -290,6 +375,7 @@ export function resolveSampleConfig(config: SampleEnvConfig, bound: { port: numb
     trustProxy: config.trustProxy,
     port: bound.port,
     callbackURL,
+    ...(web ? { web } : {}),
     oauthBaseURL,
     apiBaseURL,
     publicOrigin: callback.origin,

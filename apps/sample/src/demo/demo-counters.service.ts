@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { CodeExchangeService } from 'nestjs-wechat-auth';
 import type { WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import type { CounterView } from '../views/pages.js';
@@ -25,12 +26,25 @@ export interface DemoCounters {
 export class DemoCountersService {
   constructor(
     private readonly stats: SampleStats,
-    private readonly codeExchange: CodeExchangeService,
+    private readonly moduleRef: ModuleRef,
     @Inject(DEMO_EMULATOR) private readonly emulator: WechatEmulator | null,
   ) {}
 
+  /** Every WeChat app's code-exchange counters, added up (the Official Account and the website app each have one). */
+  private exchangeStats(): ReturnType<CodeExchangeService['stats']> {
+    const services = this.moduleRef.get(CodeExchangeService, { strict: false, each: true });
+    const [first, ...others] = services.map((service) => service.stats());
+    const total = { ...first! };
+    for (const stats of others) {
+      for (const key of ['winners', 'localJoins', 'remoteWaits', 'lateHits', 'replaysRejected', 'inFlight'] as const) {
+        total[key] += stats[key];
+      }
+    }
+    return total;
+  }
+
   snapshot(): DemoCounters {
-    const exchange = this.codeExchange.stats();
+    const exchange = this.exchangeStats();
     const upstream = this.emulator?.counters();
     return {
       callbackRequests: this.stats.callbackRequests,

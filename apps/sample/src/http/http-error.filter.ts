@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { toHttpException, WechatApiError, WechatAuthError } from 'nestjs-wechat-auth';
-import type { SampleConfig } from '../config/sample-config.js';
+import { WEB_CALLBACK_PATH, type SampleConfig } from '../config/sample-config.js';
 import { SAMPLE_CONFIG } from '../config/sample-config.tokens.js';
 import { LOGIN_PATH } from '../session/session.guard.js';
 import { renderErrorPage } from '../views/pages.js';
@@ -87,7 +87,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     const body = this.toBody(exception, req);
     res.setHeader('Cache-Control', 'no-store');
     if (prefersHtml(req)) {
-      const fromCallback = req.path === `${LOGIN_PATH}/callback`;
+      // A new login can fix a failed callback: send the user back to the login that failed.
+      const retryHref =
+        req.path === `${LOGIN_PATH}/callback` ? LOGIN_PATH : req.path === WEB_CALLBACK_PATH ? `${LOGIN_PATH}/web` : undefined;
       res
         .status(body.statusCode)
         .type('html')
@@ -95,7 +97,7 @@ export class HttpErrorFilter implements ExceptionFilter {
           renderErrorPage({
             mode: this.config.mode,
             ...body,
-            retryHref: fromCallback && body.statusCode !== 500 ? LOGIN_PATH : undefined,
+            retryHref: retryHref && body.statusCode !== 500 ? retryHref : undefined,
           }),
         );
       return;

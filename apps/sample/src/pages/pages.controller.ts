@@ -11,6 +11,10 @@ import { renderHomePage, renderProfilePage } from '../views/pages.js';
 
 /** What `GET /api/me` answers: who is signed in, never a token. */
 export interface MeResponse {
+  /** The account key (`wechatUserKey().id`): the same for one person through either WeChat app when unionid is known. */
+  account?: string;
+  /** A snapshot-page virtual user: never linked to an account. */
+  snapshot?: true;
   openid: string;
   unionid?: string;
   nickname?: string;
@@ -47,6 +51,7 @@ export class PagesController {
       mode: this.config.mode,
       session: this.sessions.read(req),
       counters: demo ? this.counters.view(this.counters.snapshot()) : undefined,
+      websiteLogin: this.config.web !== undefined,
       canonicalOrigin: wrongHost ? this.config.publicOrigin : undefined,
     });
   }
@@ -65,7 +70,13 @@ export class PagesController {
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
   profile(@CurrentSession() session: SampleSession): string {
-    return renderProfilePage({ mode: this.config.mode, session });
+    const via =
+      session.appId === this.config.web?.appId
+        ? '网站应用扫码 Website QR login'
+        : session.appId === this.config.appId
+          ? '公众号网页授权 Official Account (in WeChat)'
+          : undefined;
+    return renderProfilePage({ mode: this.config.mode, session, via });
   }
 
   /** `GET /api/me`: the signed-in user as JSON; 401 JSON without a session. */
@@ -74,6 +85,8 @@ export class PagesController {
   @Header('Cache-Control', 'no-store')
   me(@CurrentSession() session: SampleSession): MeResponse {
     return {
+      ...(session.account ? { account: session.account } : {}),
+      ...(session.snapshot ? { snapshot: true as const } : {}),
       openid: session.openid,
       ...(session.unionid ? { unionid: session.unionid } : {}),
       ...(session.nickname !== undefined ? { nickname: session.nickname } : {}),

@@ -6,8 +6,19 @@ export interface SampleSession {
   unionid?: string;
   nickname?: string;
   headimgurl?: string;
-  /** The Official Account the user signed in through; a session from another app is not accepted. */
+  /**
+   * The WeChat app the user signed in through (the Official Account, or the website app for a QR login); a session
+   * of an app this one does not run is not accepted.
+   */
   appId: string;
+  /**
+   * The account this user is: `wechatUserKey(user).id` (`unionid:…` when WeChat gave a unionid, so the same person
+   * signing in through either app is the same account; else `openid:<appId>:…`; `snapshot:…` for a snapshot-page
+   * virtual user, which matches no account).
+   */
+  account?: string;
+  /** A snapshot-page virtual user (朋友圈快照页): not a real person, never linked to an account. */
+  snapshot?: true;
   /** Issued at, seconds since the epoch. */
   iat: number;
   /** Expires at, seconds since the epoch. */
@@ -21,8 +32,8 @@ export type SessionSubject = Omit<SampleSession, 'iat' | 'exp'>;
 export interface SessionCodecOptions {
   /** The shared secret (SESSION_SECRET); instances that share it accept each other's sessions. */
   secret: string;
-  /** The app id sessions are issued for and accepted from. */
-  appId: string;
+  /** The app id(s) sessions are issued for and accepted from (an Official Account and a website app). */
+  appId: string | readonly string[];
   /** Session lifetime in seconds. */
   maxAgeSeconds: number;
   /** The clock, in milliseconds. */
@@ -38,6 +49,8 @@ const MAX_ENCODED_LENGTH = 3500;
 /** Field bounds: WeChat's openid/unionid are 28-ish characters, nicknames are short. */
 const MAX_ID_LENGTH = 128;
 const MAX_NICKNAME_LENGTH = 200;
+/** `unionid:` / `openid:<appId>:` / `snapshot:<appId>:` and an id. */
+const MAX_ACCOUNT_LENGTH = 300;
 /** Avatar URLs longer than this are dropped from the session rather than overflowing the cookie. */
 export const MAX_HEADIMGURL_LENGTH = 2048;
 
@@ -49,12 +62,14 @@ export const MAX_HEADIMGURL_LENGTH = 2048;
 export class SessionCodec {
   private readonly key: Buffer;
   private readonly now: () => number;
+  private readonly appIds: readonly string[];
 
   constructor(private readonly options: SessionCodecOptions) {
     // A key derived for this purpose only, so the same SESSION_SECRET could sign something else without a
     // signature from one use ever being valid for the other.
     this.key = Buffer.from(hkdfSync('sha256', options.secret, 'nestjs-wechat-auth-sample', 'session-cookie v1', 32));
     this.now = options.now ?? Date.now;
+    this.appIds = typeof options.appId === 'string' ? [options.appId] : [...options.appId];
   }
 
   /** Session lifetime in seconds. */
@@ -71,6 +86,8 @@ export class SessionCodec {
       ...(subject.nickname !== undefined ? { nickname: subject.nickname.slice(0, MAX_NICKNAME_LENGTH) } : {}),
       ...(subject.headimgurl && subject.headimgurl.length <= MAX_HEADIMGURL_LENGTH ? { headimgurl: subject.headimgurl } : {}),
       appId: subject.appId,
+      ...(subject.account ? { account: subject.account.slice(0, MAX_ACCOUNT_LENGTH) } : {}),
+      ...(subject.snapshot ? { snapshot: true as const } : {}),
       iat,
       exp: iat + this.options.maxAgeSeconds,
     };
@@ -103,7 +120,7 @@ export class SessionCodec {
       return undefined;
     }
     const session = toSession(payload);
-    if (!session || session.appId !== this.options.appId) return undefined;
+    if (!session || !this.appIds.includes(session.appId)) return undefined;
     const nowSeconds = Math.floor(this.now() / 1000);
     if (session.exp <= nowSeconds || session.iat > nowSeconds + CLOCK_SKEW_SECONDS) return undefined;
     return session;
@@ -129,12 +146,16 @@ function toSession(payload: unknown): SampleSession | undefined {
   if (p.headimgurl !== undefined && (typeof p.headimgurl !== 'string' || p.headimgurl.length > MAX_HEADIMGURL_LENGTH)) {
     return undefined;
   }
+  if (p.account !== undefined && !isBoundedString(p.account, MAX_ACCOUNT_LENGTH)) return undefined;
+  if (p.snapshot !== undefined && p.snapshot !== true) return undefined;
   return {
     openid: p.openid,
     ...(p.unionid !== undefined ? { unionid: p.unionid as string } : {}),
     ...(p.nickname !== undefined ? { nickname: p.nickname as string } : {}),
     ...(p.headimgurl !== undefined ? { headimgurl: p.headimgurl as string } : {}),
     appId: p.appId,
+    ...(p.account !== undefined ? { account: p.account as string } : {}),
+    ...(p.snapshot === true ? { snapshot: true as const } : {}),
     iat: p.iat as number,
     exp: p.exp as number,
   };

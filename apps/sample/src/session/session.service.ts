@@ -21,7 +21,8 @@ export class SessionService {
   constructor(@Inject(SAMPLE_CONFIG) private readonly config: SampleConfig) {
     this.codec = new SessionCodec({
       secret: config.sessionSecret,
-      appId: config.appId,
+      // Both apps' users are this app's users: a QR login's session is as good as one from inside WeChat.
+      appId: config.web ? [config.appId, config.web.appId] : config.appId,
       maxAgeSeconds: SESSION_MAX_AGE_SECONDS,
     });
     this.cookieName = config.secureCookies ? '__Host-wechat_sample_session' : 'wechat_sample_session';

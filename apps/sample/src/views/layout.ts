@@ -30,6 +30,8 @@ dd{margin:0;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;wor
 .counter span{font-size:12px;color:#7f7f7f}
 .note{margin:10px 0 0}
 .warn{border-left:4px solid #fa9d3b}
+.warn-text{color:#c66a00;font-size:14px}
+.choices{margin-top:10px}
 .error{border-left:4px solid #fa5151}
 code{font-size:13px;background:#f2f2f2;border-radius:4px;padding:0 4px;word-break:break-all}
 a{color:#576b95}

@@ -28,6 +28,8 @@ function logoutForm(): SafeHtml {
 export function renderHomePage(p: {
   mode: Mode;
   session?: SampleSession;
+  /** A website app is configured: "Sign in with WeChat" picks the login by user agent, and both are offered. */
+  websiteLogin?: boolean;
   counters?: CounterView[];
   /** Set when the page was opened on another host than the callback's (the state cookie would not come back). */
   canonicalOrigin?: string;
@@ -35,7 +37,17 @@ export function renderHomePage(p: {
   const account = p.session
     ? html`<div class="card"><h1>已登录 Signed in</h1>${signedInAs(p.session)}
 <a class="btn primary" href="/profile">查看资料 View profile</a>${logoutForm()}</div>`
-    : html`<div class="card"><h1>微信网页授权 WeChat web login</h1>
+    : p.websiteLogin
+      ? html`<div class="card"><h1>微信登录 WeChat login</h1>
+<p>登录后可查看你的微信资料。 Sign in to see your WeChat profile.</p>
+<a class="btn primary" href="/auth/wechat/auto">使用微信登录 Sign in with WeChat</a>
+<p class="muted note">在微信内打开时使用公众号授权，在其他浏览器中显示二维码。 Inside WeChat this uses the Official Account's
+authorization; in any other browser it shows a QR code to scan with WeChat.</p>
+<div class="choices">
+<a class="btn secondary" href="/auth/wechat">公众号授权（微信内） Official Account (in WeChat)</a>
+<a class="btn secondary" href="/auth/wechat/web">扫码登录（电脑） Scan a QR code (desktop)</a>
+</div></div>`
+      : html`<div class="card"><h1>微信网页授权 WeChat web login</h1>
 <p>登录后可查看你的微信资料。 Sign in to see your WeChat profile.</p>
 <a class="btn primary" href="/auth/wechat">使用微信登录 Sign in with WeChat</a></div>`;
 
@@ -50,6 +62,9 @@ to that host, so a login started on another host cannot complete.</p></div>`
     p.mode === 'demo'
       ? html`<div class="card"><h2>演示模式 Demo mode</h2>
 <p>微信由内置模拟器扮演（<code>/__wechat</code>），无需公众号。</p>
+<p class="muted">Two demo apps side by side, bound to one Open Platform account: an Official Account (the login inside
+WeChat) and a website app (the QR login on desktop). On the QR page, open the "scan" link in another tab: it plays
+the phone that scans the code. The same demo user gets the same unionid through both apps, hence the same account.</p>
 <p class="muted">WeChat is played by the built-in emulator at <code>/__wechat</code>; no Official Account is needed.
 On its consent page, tick <b>模拟安卓重复回调 Simulate Android duplicate callback</b>: the callback is requested twice
 with the same one-time code, and the first request is aborted, as the Android WeChat client does. A naive app spends
@@ -67,13 +82,24 @@ one exchange upstream.</p></div>`
 }
 
 /** `GET /profile`: the signed-in user. */
-export function renderProfilePage(p: { mode: Mode; session: SampleSession }): string {
+export function renderProfilePage(p: {
+  mode: Mode;
+  session: SampleSession;
+  /** Which login the session came from, e.g. "网站应用扫码 Website QR login". */
+  via?: string;
+}): string {
   const s = p.session;
-  const body = html`<div class="card"><h1>我的资料 Profile</h1>${signedInAs(s)}
+  const snapshot = s.snapshot
+    ? html`<p class="warn-text">快照页虚拟用户：不是真实用户，不会关联任何账号。请在微信中打开完整页面后重新登录。
+Snapshot-page virtual user: not a real person, never linked to an account. Open the full page in WeChat and sign in again.</p>`
+    : undefined;
+  const body = html`<div class="card"><h1>我的资料 Profile</h1>${signedInAs(s)}${snapshot}
 <dl>
+<dt>account</dt><dd class="account">${s.account ?? '—'}</dd>
 <dt>openid</dt><dd>${s.openid}</dd>
 <dt>unionid</dt><dd>${s.unionid ?? '—'}</dd>
 <dt>appid</dt><dd>${s.appId}</dd>
+${p.via ? html`<dt>via</dt><dd class="via">${p.via}</dd>` : undefined}
 <dt>expires</dt><dd>${new Date(s.exp * 1000).toISOString()}</dd>
 </dl>
 <a class="btn secondary" href="/api/me">JSON: /api/me</a>${logoutForm()}</div>`;

@@ -7,6 +7,7 @@ import {
 import { cleanErrmsg } from './wechat-api.redaction.js';
 import type {
   AuthorizeUrlParams,
+  QrConnectUrlParams,
   WechatAccessToken,
   WechatLang,
   WechatScope,
@@ -72,6 +73,29 @@ function checkOpaque(name: string, value: unknown): string {
     throw new TypeError(`${name} must be 1..512 printable ASCII characters without spaces`);
   }
   return value;
+}
+
+function checkState(method: string, state: unknown): asserts state is string {
+  if (typeof state !== 'string' || !STATE_PATTERN.test(state)) {
+    // WeChat returns the state unchanged and does not re-encode it: anything else breaks on the way back.
+    throw new TypeError(`${method}: state must match /^[A-Za-z0-9]{1,128}$/`);
+  }
+}
+
+function checkRedirectUri(method: string, redirectUri: unknown): asserts redirectUri is string {
+  let url: URL | undefined;
+  try {
+    url = typeof redirectUri === 'string' ? new URL(redirectUri) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    (redirectUri as string).length > MAX_REDIRECT_URI_LENGTH
+  ) {
+    throw new TypeError(`${method}: redirectUri must be an absolute http(s) URL of at most ${MAX_REDIRECT_URI_LENGTH} characters`);
+  }
 }
 
 function isRecord(value: unknown): value is WechatJson {
@@ -154,28 +178,11 @@ export class WechatApiClient {
   buildAuthorizeUrl(params: AuthorizeUrlParams): string {
     if (!isRecord(params)) throw new TypeError('buildAuthorizeUrl: params are required');
     const { redirectUri, scope, state, forcePopup } = params;
-    if (typeof state !== 'string' || !STATE_PATTERN.test(state)) {
-      // WeChat returns the state unchanged and does not re-encode it: anything else breaks on the way back.
-      throw new TypeError('buildAuthorizeUrl: state must match /^[A-Za-z0-9]{1,128}$/');
-    }
+    checkState('buildAuthorizeUrl', state);
     if (!SCOPES.includes(scope)) {
       throw new TypeError(`buildAuthorizeUrl: scope must be one of ${SCOPES.join(', ')}`);
     }
-    let url: URL | undefined;
-    try {
-      url = typeof redirectUri === 'string' ? new URL(redirectUri) : undefined;
-    } catch {
-      url = undefined;
-    }
-    if (
-      !url ||
-      (url.protocol !== 'http:' && url.protocol !== 'https:') ||
-      (redirectUri as string).length > MAX_REDIRECT_URI_LENGTH
-    ) {
-      throw new TypeError(
-        `buildAuthorizeUrl: redirectUri must be an absolute http(s) URL of at most ${MAX_REDIRECT_URI_LENGTH} characters`,
-      );
-    }
+    checkRedirectUri('buildAuthorizeUrl', redirectUri);
     return (
       `${this.oauthBaseURL}/connect/oauth2/authorize` +
       `?appid=${encodeURIComponent(this.appId)}` +
@@ -184,6 +191,29 @@ export class WechatApiClient {
       `&scope=${scope}` +
       `&state=${state}` +
       (forcePopup ? '&forcePopup=true' : '') +
+      '#wechat_redirect'
+    );
+  }
+
+  /**
+   * The website QR-login URL (an Open Platform website app, 网站应用微信登录): `/connect/qrconnect` with the same
+   * parameter order as the authorize page (appid, redirect_uri, response_type, scope, state), scope
+   * `snsapi_login`, and the required `#wechat_redirect`. The client's `appId` must be the website app's.
+   * @throws TypeError when the state is not `[A-Za-z0-9]{1,128}` or the redirect URI is not an absolute http(s)
+   *   URL. The message never echoes the values.
+   */
+  buildQrConnectUrl(params: QrConnectUrlParams): string {
+    if (!isRecord(params)) throw new TypeError('buildQrConnectUrl: params are required');
+    const { redirectUri, state } = params;
+    checkState('buildQrConnectUrl', state);
+    checkRedirectUri('buildQrConnectUrl', redirectUri);
+    return (
+      `${this.oauthBaseURL}/connect/qrconnect` +
+      `?appid=${encodeURIComponent(this.appId)}` +
+      `&redirect_uri=${encodeURIComponent(redirectUri)}` +
+      `&response_type=code` +
+      `&scope=snsapi_login` +
+      `&state=${state}` +
       '#wechat_redirect'
     );
   }

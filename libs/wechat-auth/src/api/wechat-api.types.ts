@@ -46,3 +46,21 @@ export interface AuthorizeUrlParams {
   /** Adds `forcePopup=true`, which makes WeChat show the consent page even to followers. */
   forcePopup?: boolean;
 }
+
+/**
+ * The scope of the website QR login (网站应用微信登录, `/connect/qrconnect`): an Open Platform website app's only
+ * scope. It grants what `snsapi_userinfo` grants (the profile through `/sns/userinfo`), without a consent page in
+ * the browser: the user confirms on the phone that scanned the QR code.
+ */
+export type WechatQrScope = 'snsapi_login';
+
+/** Any scope a login may request: an Official Account's ({@link WechatScope}) or the website QR login's. */
+export type WechatLoginScope = WechatScope | WechatQrScope;
+
+/** Parameters of the QR-login URL (`/connect/qrconnect`), in the order WeChat matches them; the scope is always `snsapi_login`. */
+export interface QrConnectUrlParams {
+  /** Absolute callback URL; encoded by the builder. Its host must be the website app's 授权回调域. */
+  redirectUri: string;
+  /** `[A-Za-z0-9]{1,128}`: WeChat returns it unchanged and does not re-encode it. */
+  state: string;
+}

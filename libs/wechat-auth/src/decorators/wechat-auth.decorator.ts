@@ -1,12 +1,16 @@
 import { SetMetadata } from '@nestjs/common';
 import type { CustomDecorator } from '@nestjs/common';
 import type { WechatScope } from '../api/wechat-api.types.js';
+import type { WechatRouteFlow } from '../guards/select-wechat-strategy.js';
 import { isSafeReturnTo } from '../state/return-to.js';
 import { MAX_RETURN_TO_LENGTH, WECHAT_AUTH_ROUTE_OPTIONS } from '../wechat-auth.constants.js';
 
-/** Per-route overrides read by `WechatAuthGuard`. */
+/** Per-route overrides read by `WechatAuthGuard` and `WechatAutoAuthGuard`. */
 export interface WechatRouteOptions {
-  /** Scope of a login started on this route (e.g. `snsapi_base` for a silent openid-only login). */
+  /**
+   * Scope of a login started on this route (e.g. `snsapi_base` for a silent openid-only login). Applies to the
+   * Official Account login; the website QR login always asks for `snsapi_login`.
+   */
   scope?: WechatScope;
   /** Add `forcePopup=true`: show WeChat's consent page even to followers of the account. */
   forcePopup?: boolean;
@@ -17,7 +21,21 @@ export interface WechatRouteOptions {
   returnTo?: string;
   /** The strategy (`strategyName`) this route uses when several WeChat apps are registered. Put it on the callback route too. */
   strategy?: string;
+  /**
+   * Which login this route starts (and completes), instead of naming a strategy: `auto` (the default of
+   * `WechatAutoAuthGuard`) picks the Official Account login inside WeChat (`MicroMessenger` in the User-Agent) and
+   * the website QR login elsewhere; `official-account` or `website-qr` always that one (e.g. a "scan with WeChat"
+   * button that must show the QR code even inside WeChat's desktop browser). Not together with `strategy`.
+   */
+  flow?: WechatRouteFlow;
+  /**
+   * Which registrations `flow` chooses from, when several of one flow are registered (by `strategyName`). Default:
+   * the only one of each flow.
+   */
+  strategies?: { officialAccount?: string; websiteQr?: string };
 }
+
+const ROUTE_FLOWS: readonly WechatRouteFlow[] = ['auto', 'official-account', 'website-qr'];
 
 /**
  * Per-route options for `WechatAuthGuard` (on a handler or a controller).
@@ -40,5 +58,26 @@ export function WechatAuth(options: WechatRouteOptions = {}): CustomDecorator<st
   if (options.strategy !== undefined && (typeof options.strategy !== 'string' || options.strategy.length === 0)) {
     throw new TypeError('@WechatAuth({ strategy }) must be the strategyName of a registered WechatAuthModule');
   }
-  return SetMetadata(WECHAT_AUTH_ROUTE_OPTIONS, Object.freeze({ ...options }));
+  if (options.flow !== undefined && !ROUTE_FLOWS.includes(options.flow)) {
+    throw new TypeError('@WechatAuth({ flow }) must be "auto", "official-account" or "website-qr"');
+  }
+  if (options.flow !== undefined && options.strategy !== undefined) {
+    throw new TypeError('@WechatAuth() takes either strategy (one registration) or flow (chosen per request), not both');
+  }
+  if (options.strategies !== undefined) {
+    const strategies: unknown = options.strategies;
+    const fields = typeof strategies === 'object' && strategies !== null ? Object.entries(strategies) : undefined;
+    const valid =
+      fields !== undefined &&
+      fields.every(
+        ([key, name]) => (key === 'officialAccount' || key === 'websiteQr') && (name === undefined || (typeof name === 'string' && name.length > 0)),
+      );
+    if (!valid) {
+      throw new TypeError('@WechatAuth({ strategies }) must be { officialAccount?: strategyName, websiteQr?: strategyName }');
+    }
+  }
+  return SetMetadata(
+    WECHAT_AUTH_ROUTE_OPTIONS,
+    Object.freeze({ ...options, ...(options.strategies ? { strategies: Object.freeze({ ...options.strategies }) } : {}) }),
+  );
 }

@@ -9,9 +9,12 @@ import { WechatApiError, WechatAuthError } from '../errors/wechat-auth.errors.js
 import { toHttpException } from '../http/to-http-exception.js';
 import { getLoginContext } from '../state/login-context.js';
 import type { WechatAuthUser } from '../strategy/wechat-auth-user.js';
-import { WechatStrategy } from '../strategy/wechat.strategy.js';
+import { collectWechatStrategies } from '../strategy/wechat-strategies.js';
+import type { WechatStrategy } from '../strategy/wechat.strategy.js';
 import type { WechatAuthenticateOptions } from '../strategy/wechat.strategy.js';
-import { DEFAULT_STRATEGY_NAME, WECHAT_AUTH_ROUTE_OPTIONS } from '../wechat-auth.constants.js';
+import { WECHAT_AUTH_ROUTE_OPTIONS } from '../wechat-auth.constants.js';
+import { selectWechatStrategy } from './select-wechat-strategy.js';
+import type { WechatRouteFlow } from './select-wechat-strategy.js';
 
 type Outcome = { kind: 'success'; user: WechatAuthUser } | { kind: 'redirect' } | { kind: 'error'; error: unknown };
 
@@ -29,12 +32,17 @@ type Outcome = { kind: 'success'; user: WechatAuthUser } | { kind: 'redirect' } 
  * The state cookie is never cleared by the callback: the aborted first request of a duplicate pair would lose its
  * Set-Cookie anyway, and clearing it on the second would make any later duplicate fail. It expires on its own
  * (`stateCookie.maxAgeSeconds`) and the next login overwrites it.
+ *
+ * Which strategy: the one `@WechatAuth({ strategy })` names; else the one `@WechatAuth({ flow })` picks (`auto`: by
+ * user agent, see {@link WechatAutoAuthGuard}); else the only one registered, or the one named `wechat`.
  */
 @Injectable()
 export class WechatAuthGuard implements CanActivate {
   private readonly logger = new Logger(WechatAuthGuard.name);
   /** Strategies of this app by name, looked up once (bounded by the number of registered apps). */
   private strategies?: Map<string, WechatStrategy>;
+  /** How a route without `@WechatAuth({ strategy | flow })` picks its strategy; undefined: the only (or default) one. */
+  protected readonly defaultFlow: WechatRouteFlow | undefined = undefined;
 
   constructor(
     private readonly reflector: Reflector,
@@ -53,7 +61,7 @@ export class WechatAuthGuard implements CanActivate {
         context.getHandler(),
         context.getClass(),
       ]) ?? {};
-    const strategy = this.resolveStrategy(route.strategy);
+    const strategy = selectWechatStrategy((this.strategies ??= collectWechatStrategies(this.moduleRef)), route, req, this.defaultFlow);
 
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -137,45 +145,5 @@ export class WechatAuthGuard implements CanActivate {
         resolve({ kind: 'error', error });
       }
     });
-  }
-
-  /** The strategy a route uses: the one named by `@WechatAuth({ strategy })`, else the only (or the default) one. */
-  private resolveStrategy(name: string | undefined): WechatStrategy {
-    const strategies = (this.strategies ??= this.collectStrategies());
-    if (name !== undefined) {
-      const named = strategies.get(name);
-      if (!named) {
-        throw new Error(
-          `@WechatAuth({ strategy: "${name}" }) names no registered WeChat strategy; registered: ${[...strategies.keys()].join(', ')}`,
-        );
-      }
-      return named;
-    }
-    if (strategies.size === 1) return strategies.values().next().value as WechatStrategy;
-    const fallback = strategies.get(DEFAULT_STRATEGY_NAME);
-    if (fallback) return fallback;
-    throw new Error(
-      `Several WeChat strategies are registered (${[...strategies.keys()].join(', ')}): name one on this route with @WechatAuth({ strategy })`,
-    );
-  }
-
-  private collectStrategies(): Map<string, WechatStrategy> {
-    let found: WechatStrategy[];
-    try {
-      found = this.moduleRef.get(WechatStrategy, { strict: false, each: true });
-    } catch {
-      found = [];
-    }
-    if (found.length === 0) {
-      throw new Error('WechatAuthGuard found no WeChat strategy: import WechatAuthModule.forRoot() or forRootAsync() in your app');
-    }
-    const byName = new Map<string, WechatStrategy>();
-    for (const strategy of found) {
-      if (byName.has(strategy.name)) {
-        throw new Error(`Two WechatAuthModule registrations use the strategy name "${strategy.name}": give each its own strategyName`);
-      }
-      byName.set(strategy.name, strategy);
-    }
-    return byName;
   }
 }

@@ -1,4 +1,4 @@
-import type { WechatScope } from '../api/wechat-api.types.js';
+import type { WechatLoginScope } from '../api/wechat-api.types.js';
 
 /**
  * What the callback learned about the login it completes, kept on the request for the guard (re-authorization)
@@ -10,7 +10,7 @@ export interface WechatLoginContext {
   /** The same-site path to land on. */
   readonly returnTo: string;
   /** The scope the login asked for; undefined for a menu-entry login (the token's scope decides). */
-  readonly scope?: WechatScope;
+  readonly scope?: WechatLoginScope;
   /** The login was already a re-authorization: an unusable code must not redirect again. */
   readonly reauth: boolean;
   /** Verified by the fixed menu-entry state instead of a state cookie. */

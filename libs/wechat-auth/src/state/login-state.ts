@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { WechatScope } from '../api/wechat-api.types.js';
+import type { WechatLoginScope } from '../api/wechat-api.types.js';
 import { StateMismatchError } from '../errors/wechat-auth.errors.js';
 import type { StateFailure } from '../errors/wechat-auth.errors.js';
 import type { ResolvedStateCookieOptions } from '../wechat-auth.options.js';
@@ -14,8 +14,8 @@ export interface LoginState {
   readonly issuedAt: number;
   /** The same-site path to land on after the callback. */
   readonly returnTo: string;
-  /** The scope requested from WeChat. */
-  readonly scope: WechatScope;
+  /** The scope requested from WeChat (`snsapi_login` for a website QR login). */
+  readonly scope: WechatLoginScope;
   /** This login is the one re-authorization after an unusable code: another unusable code must not redirect again. */
   readonly reauth: boolean;
 }
@@ -37,6 +37,9 @@ const MAX_CLOCK_SKEW_MS = 60_000;
 /** Longest cookie value considered; a longer one is not ours. */
 const MAX_COOKIE_VALUE_LENGTH = 1_200;
 const B64URL = /^[A-Za-z0-9_-]*$/;
+/** One character per scope in the cookie's flags field. */
+const SCOPE_FLAGS: Readonly<Record<WechatLoginScope, 'b' | 'u' | 'l'>> = { snsapi_base: 'b', snsapi_userinfo: 'u', snsapi_login: 'l' };
+const SCOPES_BY_FLAG: Readonly<Record<'b' | 'u' | 'l', WechatLoginScope>> = { b: 'snsapi_base', u: 'snsapi_userinfo', l: 'snsapi_login' };
 
 function hmac(key: Buffer, text: string): Buffer {
   return createHmac('sha256', key).update(text, 'utf8').digest();
@@ -69,7 +72,7 @@ export class LoginStateCodec {
   }
 
   /** Starts a login: a fresh nonce, its `state`, and the Set-Cookie header to send with the redirect. */
-  issue(params: { returnTo: string; scope: WechatScope; reauth: boolean }): IssuedLoginState {
+  issue(params: { returnTo: string; scope: WechatLoginScope; reauth: boolean }): IssuedLoginState {
     const login: LoginState = {
       nonce: randomBytes(NONCE_BYTES).toString('base64url'),
       issuedAt: this.now(),
@@ -81,7 +84,7 @@ export class LoginStateCodec {
       FORMAT_VERSION,
       login.nonce,
       login.issuedAt.toString(36),
-      `${login.scope === 'snsapi_base' ? 'b' : 'u'}${login.reauth ? 'r' : 'n'}`,
+      `${SCOPE_FLAGS[login.scope]}${login.reauth ? 'r' : 'n'}`,
       Buffer.from(login.returnTo, 'utf8').toString('base64url'),
     ].join('.');
     const value = `${body}.${this.cookieMac(body).toString('base64url')}`;
@@ -156,9 +159,9 @@ export class LoginStateCodec {
     if (!/^[0-9a-z]{1,11}$/.test(issuedAt36) || !Number.isSafeInteger(issuedAt) || issuedAt > this.now() + MAX_CLOCK_SKEW_MS) {
       return undefined;
     }
-    if (!/^[bu][rn]$/.test(flags) || !B64URL.test(returnTo64)) return undefined;
+    if (!/^[bul][rn]$/.test(flags) || !B64URL.test(returnTo64)) return undefined;
     const returnTo = Buffer.from(returnTo64, 'base64url').toString('utf8');
     if (!isSafeReturnTo(returnTo)) return undefined;
-    return { nonce, issuedAt, returnTo, scope: flags[0] === 'b' ? 'snsapi_base' : 'snsapi_userinfo', reauth: flags[1] === 'r' };
+    return { nonce, issuedAt, returnTo, scope: SCOPES_BY_FLAG[flags[0] as 'b' | 'u' | 'l'], reauth: flags[1] === 'r' };
   }
 }

@@ -1,4 +1,5 @@
 import type { WechatAccessToken, WechatUserInfo } from '../api/wechat-api.types.js';
+import type { WechatAuthFlow } from '../wechat-auth.options.js';
 
 /**
  * The token answer's fields as WeChat writes them; what `WechatStrategy.validate()` receives as `params`, like any
@@ -21,15 +22,20 @@ export interface WechatAuthUser {
   openid: string;
   /** The UnionID (snsapi_userinfo with an account bound to an Open Platform account). Fake for a snapshot user. */
   unionid?: string;
-  /** The scope WeChat granted, as it wrote it (`snsapi_base` or `snsapi_userinfo`). */
+  /** The scope WeChat granted, as it wrote it (`snsapi_base`, `snsapi_userinfo`, or `snsapi_login` for a QR login). */
   scope: string;
   /**
    * A snapshot-page virtual user (朋友圈快照页): WeChat made up its openid and unionid. Do not create an account
    * for it or link it to anything; ask the user to open the page for real.
    */
   isSnapshotUser: boolean;
-  /** The AppID of the Official Account this login belongs to (which strategy signed the user in). */
+  /**
+   * The AppID this login belongs to (which strategy signed the user in): the Official Account's, or the website
+   * app's for a QR login. An openid only means something together with it.
+   */
   appId: string;
+  /** How the user signed in: `official-account` (inside WeChat) or `website-qr` (scanned a QR code). */
+  flow: WechatAuthFlow;
   /** The profile, read once per login with snsapi_userinfo for a real user; absent with snsapi_base. */
   profile?: WechatUserInfo;
   /**
@@ -58,6 +64,15 @@ export function toTokenParams(token: WechatAccessToken): WechatTokenParams {
   if (token.unionid !== undefined) params.unionid = token.unionid;
   if (token.isSnapshotUser) params.is_snapshotuser = 1;
   return params;
+}
+
+/**
+ * Whether a token answer's scope lets `/sns/userinfo` read the profile: `snsapi_userinfo` (Official Account) or
+ * `snsapi_login` (website QR login). `snsapi_base` does not (WeChat answers 48001).
+ */
+export function grantsUserInfo(scope: string): boolean {
+  const scopes = grantedScopes(scope);
+  return scopes.includes('snsapi_userinfo') || scopes.includes('snsapi_login');
 }
 
 /** The scopes a token answer granted (WeChat separates several with commas). */

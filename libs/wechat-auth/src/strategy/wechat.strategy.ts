@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import type { ServerResponse } from 'node:http';
 import OAuth2Strategy from 'passport-oauth2';
 import { WechatApiClient } from '../api/wechat-api.client.js';
-import type { WechatAccessToken, WechatScope, WechatUserInfo } from '../api/wechat-api.types.js';
+import type { WechatAccessToken, WechatLoginScope, WechatScope, WechatUserInfo } from '../api/wechat-api.types.js';
 import { CodeExchangeService } from '../code-exchange/code-exchange.service.js';
 import { AuthorizationDeniedError } from '../errors/wechat-auth.errors.js';
 import { isCallbackQuery, parseCallbackQuery, queryParamsOf } from '../http/wechat-callback.query.js';
@@ -12,10 +12,11 @@ import { appendSetCookie } from '../state/cookies.js';
 import { setLoginContext } from '../state/login-context.js';
 import type { WechatLoginContext } from '../state/login-context.js';
 import { LoginStateCodec } from '../state/login-state.js';
+import type { IssuedLoginState } from '../state/login-state.js';
 import { pickReturnTo } from '../state/return-to.js';
 import { WECHAT_AUTH_OPTIONS } from '../wechat-auth.constants.js';
-import type { ResolvedWechatAuthOptions } from '../wechat-auth.options.js';
-import { createWechatAuthUser, grantedScopes, toTokenParams } from './wechat-auth-user.js';
+import type { ResolvedWechatAuthOptions, WechatAuthFlow } from '../wechat-auth.options.js';
+import { createWechatAuthUser, grantsUserInfo, toTokenParams } from './wechat-auth-user.js';
 import type { WechatAuthUser, WechatTokenParams } from './wechat-auth-user.js';
 
 /** What one login's exchange produces and what duplicates share: the token and, with snsapi_userinfo, the profile. */
@@ -26,9 +27,12 @@ export interface WechatExchangeResult {
 
 /** Options of {@link WechatStrategy.authenticate}, as `WechatAuthGuard` passes them (per-route overrides). */
 export interface WechatAuthenticateOptions {
-  /** Scope of a login started here. Default: the module's `scope`. */
-  scope?: WechatScope;
-  /** Add `forcePopup=true` to the authorize URL (show the consent page even to followers). */
+  /**
+   * Scope of a login started here. Default: the module's `scope`. An Official Account scope; a website QR login
+   * always asks for `snsapi_login` and ignores it.
+   */
+  scope?: WechatLoginScope;
+  /** Add `forcePopup=true` to the authorize URL (show the consent page even to followers). Ignored by the QR login. */
   forcePopup?: boolean;
   /** Where to land after the callback, when the login route's query does not say. Same-site paths only. */
   returnTo?: string;
@@ -76,7 +80,9 @@ type VerifyDone = (error: unknown, user?: WechatAuthUser | false) => void;
  * `options.strategyName`.
  *
  * - Without `code`/`state` in the query it starts a login: sets the signed state cookie and redirects to WeChat's
- *   authorize URL (WeChat's parameter order, `#wechat_redirect`).
+ *   authorize URL (WeChat's parameter order, `#wechat_redirect`), or, for `flow: 'website-qr'`, to the QR-login
+ *   page (`/connect/qrconnect`, scope `snsapi_login`; the module then registers the {@link WechatQrStrategy}
+ *   subclass).
  * - With them it completes one: validates the query, verifies the state against the cookie in constant time, then
  *   exchanges the code through `CodeExchangeService`, so that duplicate callbacks share a single exchange (and a
  *   single profile read). `state` without `code` means the user refused: a clean failure, not a new redirect.
@@ -95,7 +101,9 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
       strategyName: options.strategyName,
       appId: options.appId,
       callbackURL: options.callbackURL,
-      authorizationURL: `${options.oauthBaseURL.replace(/\/+$/, '')}/connect/oauth2/authorize`,
+      authorizationURL: `${options.oauthBaseURL.replace(/\/+$/, '')}${
+        options.flow === 'website-qr' ? '/connect/qrconnect' : '/connect/oauth2/authorize'
+      }`,
       tokenURL: `${options.apiBaseURL.replace(/\/+$/, '')}/sns/oauth2/access_token`,
     });
   }
@@ -103,6 +111,11 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
   /** The AppID this strategy signs users in to. */
   get appId(): string {
     return this.options.appId;
+  }
+
+  /** The login this strategy performs: `official-account` or `website-qr`. */
+  get flow(): WechatAuthFlow {
+    return this.options.flow;
   }
 
   /** The module options this strategy runs with (validated, defaults applied, no secrets). */
@@ -148,6 +161,7 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
         scope: params.scope,
         isSnapshotUser,
         appId: this.options.appId,
+        flow: this.options.flow,
         ...(profile === undefined ? {} : { profile }),
       },
       {
@@ -166,29 +180,83 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
    * The authorize URL for a WeChat menu that links straight to WeChat (menu-entry mode), with the fixed state.
    * @throws Error when `menuEntry.enabled` is not set: the mode is an explicit opt-in.
    */
-  menuEntryAuthorizeUrl(scope: WechatScope = this.options.scope): string {
-    if (!this.options.menuEntry.enabled) {
+  menuEntryAuthorizeUrl(scope?: WechatScope): string {
+    // Validation only lets an Official Account enable the mode, so its scope is an Official Account scope.
+    if (!this.options.menuEntry.enabled || this.options.flow !== 'official-account') {
       throw new Error(`menu-entry mode is off for strategy "${this.options.strategyName}": set menuEntry.enabled to opt in`);
     }
-    return this.client.buildAuthorizeUrl({ redirectUri: this.options.callbackURL, scope, state: this.options.menuEntry.state });
+    return this.client.buildAuthorizeUrl({
+      redirectUri: this.options.callbackURL,
+      scope: scope ?? (this.options.scope as WechatScope),
+      state: this.options.menuEntry.state,
+    });
+  }
+
+  /**
+   * Whether this request is the callback of a login this strategy started in this browser: its state cookie
+   * verifies the query's `state` (or, when enabled, it carries the menu-entry state). Cheap (an HMAC, no I/O), so a
+   * guard that serves several strategies on one callback route can ask each.
+   */
+  recognizesCallback(req: Request): boolean {
+    const query = queryParamsOf(req.originalUrl ?? req.url, QUERY_PARAMS);
+    const state = query.state;
+    if (typeof state !== 'string' || state.length === 0) return false;
+    const menu = this.options.menuEntry;
+    if (menu.enabled && state === menu.state) return true;
+    try {
+      this.loginState.verify(req.headers.cookie, state);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The scope a login asks WeChat for, given a route's or a re-authorization's request. An Official Account keeps
+   * `snsapi_base` / `snsapi_userinfo` and otherwise uses its configured scope; a website QR login always asks for
+   * `snsapi_login`.
+   */
+  protected loginScope(requested: WechatLoginScope | undefined): WechatLoginScope {
+    if (this.options.flow === 'website-qr') return 'snsapi_login';
+    return requested === 'snsapi_base' || requested === 'snsapi_userinfo' ? requested : this.options.scope;
+  }
+
+  /** Where the browser goes to sign in: the authorize page (Official Account) or the QR-login page (website app). */
+  protected loginUrl(params: { scope: WechatLoginScope; state: string; forcePopup: boolean }): string {
+    if (this.options.flow === 'website-qr') {
+      return this.client.buildQrConnectUrl({ redirectUri: this.options.callbackURL, state: params.state });
+    }
+    return this.client.buildAuthorizeUrl({
+      redirectUri: this.options.callbackURL,
+      scope: params.scope as WechatScope,
+      state: params.state,
+      ...(params.forcePopup ? { forcePopup: true } : {}),
+    });
+  }
+
+  /**
+   * Starts a login bound to this browser: issues the signed state and appends its cookie to `response`.
+   * @param returnTo candidates in order of preference; the first same-site path wins, else `defaultReturnTo`.
+   */
+  protected issueLogin(
+    response: Pick<ServerResponse, 'getHeader' | 'setHeader'>,
+    params: { returnTo: readonly unknown[]; scope: WechatLoginScope; reauth: boolean },
+  ): IssuedLoginState {
+    const returnTo = pickReturnTo(this.options.defaultReturnTo, ...params.returnTo);
+    const issued = this.loginState.issue({ returnTo, scope: params.scope, reauth: params.reauth });
+    appendSetCookie(response, issued.setCookie);
+    return issued;
   }
 
   private startLogin(req: Request, query: Record<string, string | string[]>, options: WechatAuthenticateOptions): void {
     const response = options.response ?? (req.res as ServerResponse | undefined);
     if (!response) throw new Error('WechatStrategy needs the response to set its state cookie (Express request without req.res)');
-    const scope = options.scope ?? this.options.scope;
+    const scope = this.loginScope(options.scope);
     const queryParam = this.options.returnToQueryParam;
     // A re-authorization keeps the failed login's destination; the callback URL's own query has no say in it.
     const fromQuery = queryParam !== false && options.reauthorize !== true ? query[queryParam] : undefined;
-    const returnTo = pickReturnTo(this.options.defaultReturnTo, fromQuery, options.returnTo);
-    const issued = this.loginState.issue({ returnTo, scope, reauth: options.reauthorize === true });
-    appendSetCookie(response, issued.setCookie);
-    const url = this.client.buildAuthorizeUrl({
-      redirectUri: this.options.callbackURL,
-      scope,
-      state: issued.state,
-      ...(options.forcePopup ? { forcePopup: true } : {}),
-    });
+    const issued = this.issueLogin(response, { returnTo: [fromQuery, options.returnTo], scope, reauth: options.reauthorize === true });
+    const url = this.loginUrl({ scope, state: issued.state, forcePopup: options.forcePopup === true });
     this.redirect(url);
     options.onRedirect?.(url);
   }
@@ -232,8 +300,9 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
   /** The upstream work, run once per code for all duplicates: the token call and, when allowed, one profile read. */
   private async exchangeOnce(code: string, wantsProfile: boolean, signal: AbortSignal): Promise<WechatExchangeResult> {
     const token = await this.client.exchangeCode(code, signal);
-    // userinfo answers 48001 for a snsapi_base token and for a snapshot user: do not even ask.
-    if (wantsProfile && !token.isSnapshotUser && grantedScopes(token.scope).includes('snsapi_userinfo')) {
+    // userinfo answers 48001 for a snsapi_base token and for a snapshot user: do not even ask. snsapi_login (the QR
+    // login) grants the profile like snsapi_userinfo.
+    if (wantsProfile && !token.isSnapshotUser && grantsUserInfo(token.scope)) {
       const profile = await this.client.getUserInfo(token.accessToken, token.openid, { lang: this.options.lang, signal });
       return { token, profile };
     }
