@@ -1,0 +1,185 @@
+import { isStrategyId, STRATEGY_IDS, type StrategyId } from '../shared/strategies.js';
+
+/** Everything a run does, derived from the command line. */
+export interface BenchConfig {
+  profile: 'full' | 'quick' | 'tiny';
+  instances: number;
+  strategies: StrategyId[];
+  /** Browsers of the duplicate phase, per strategy, and how fast they arrive. */
+  browsers: number;
+  arrivalsPerSecond: number;
+  /** Share of browsers showing the Android double hit; the rest produce a storm. */
+  androidShare: number;
+  /** Second Android hit 0..androidGapMs after the first (the first is then aborted). */
+  androidGapMs: number;
+  /**
+   * Share of browsers whose code is also replayed by an attacker (another browser, its own login) 50-250 ms after the
+   * first hit, while the result is still cached: a code leaked through a Referer, a log or a shared link.
+   */
+  replayShare: number;
+  /** Storms: 2..stormMaxHits hits spread over 0..stormSpreadMs. */
+  stormMaxHits: number;
+  stormSpreadMs: number;
+  /** WeChat exchange latency: `fixedMs + uniform(0, jitterMs)` (80 ± 40 ms is fixed 40, jitter 80). */
+  exchangeLatency: { fixedMs: number; jitterMs: number };
+  /** Fixed latency of the throughput phase (jitter would only add noise to a ratio). */
+  throughputLatencyMs: number;
+  throughputConcurrency: number;
+  /** Per strategy, split in `throughputRounds` interleaved slices so that drift hits every strategy alike. */
+  throughputSeconds: number;
+  throughputRounds: number;
+  throughputStrategies: StrategyId[];
+  /** Diagnostic variants measured in the throughput and unloaded phases only. */
+  diagnostics: StrategyId[];
+  /** Result TTL of the library and of the Redis baselines (short, so that memory can be seen to return). */
+  resultTtlMs: number;
+  /** Browsers used to warm every strategy up before measuring (not counted). */
+  warmupBrowsers: number;
+  /** Sequential logins per strategy for the unloaded floor (0: skip). */
+  unloadedLogins: number;
+  seed: number;
+  outDir: string;
+  redisUrl: string;
+  /** Hard stop of the whole run. */
+  deadlineMs: number;
+  /** Also write every raw record and browser outcome to raw.json (for profiling). */
+  raw: boolean;
+  /** Time the library's internal steps per hit (implies raw). */
+  profileSteps: boolean;
+  /** Write a V8 CPU profile of every app instance into this directory (diagnostics). */
+  cpuProfileDir?: string;
+}
+
+export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
+
+  --quick              a short run (under a minute)
+  --tiny               a very small run (the smoke test: 2 instances, a few browsers)
+  --instances N        app instances (separate processes); default 3 (tiny: 2)
+  --strategies a,b     only these strategies (${STRATEGY_IDS.join(', ')})
+  --browsers N         browsers per strategy in the duplicate phase
+  --rate N             browsers arriving per second in the duplicate phase (default 50; tiny 40)
+  --seed N             load seed (same seed, same load)
+  --out DIR            where to write latest.json, latest.md, latency.svg (default bench/results)
+  --raw                also write raw.json: every hit record and browser outcome, emulator counters
+  --profile            time the library's internal steps per hit (diagnostics; implies --raw, adds overhead)
+  --cpu-prof DIR       write a V8 CPU profile of each app instance to DIR (diagnostics)
+  --help
+
+Environment: REDIS_URL (default redis://127.0.0.1:6379).`;
+
+export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, defaultOut: string): BenchConfig | 'help' {
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--')) throw new TypeError(`unexpected argument ${arg}\n\n${USAGE}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (['quick', 'tiny', 'help', 'raw', 'profile'].includes(name)) {
+      flags.set(name, true);
+      continue;
+    }
+    if (!['instances', 'strategies', 'browsers', 'rate', 'seed', 'out', 'cpu-prof'].includes(name)) {
+      throw new TypeError(`unknown option --${name}\n\n${USAGE}`);
+    }
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined || value === '') throw new TypeError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+  if (flags.has('help')) return 'help';
+  const profile: BenchConfig['profile'] = flags.has('tiny') ? 'tiny' : flags.has('quick') ? 'quick' : 'full';
+  const profileReplayShare = profile === 'tiny' ? 0.25 : 0.1;
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (typeof raw !== 'string' || !/^\d+$/.test(raw) || value < min || value > max) {
+      throw new TypeError(`--${name} must be an integer in ${min}..${max}`);
+    }
+    return value;
+  };
+
+  let strategies = [...STRATEGY_IDS];
+  const only = flags.get('strategies');
+  if (typeof only === 'string') {
+    const picked = only.split(',').map((s) => s.trim());
+    for (const id of picked) if (!isStrategyId(id)) throw new TypeError(`unknown strategy ${id} (known: ${STRATEGY_IDS.join(', ')})`);
+    strategies = STRATEGY_IDS.filter((id) => picked.includes(id));
+  }
+
+  const base = {
+    androidShare: 0.6,
+    replayShare: profileReplayShare,
+    androidGapMs: 60,
+    stormMaxHits: 5,
+    stormSpreadMs: 300,
+    exchangeLatency: { fixedMs: 40, jitterMs: 80 },
+    throughputLatencyMs: 80,
+    seed: int('seed', 20_240_611, 0, 2 ** 31),
+    outDir: typeof flags.get('out') === 'string' ? (flags.get('out') as string) : defaultOut,
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    strategies,
+    raw: flags.has('raw') || flags.has('profile'),
+    profileSteps: flags.has('profile'),
+    ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
+  };
+  const diagnosticsFor = (on: boolean): StrategyId[] => (on && strategies.includes('library') ? ['library-uncoordinated'] : []);
+  // Throughput is reported as a ratio to naive, so naive always runs there when any strategy does.
+  const throughputFor = (ids: StrategyId[]) => {
+    const picked = strategies.filter((id) => ids.includes(id));
+    return picked.length > 0 && !picked.includes('naive') ? ['naive' as StrategyId, ...picked] : picked;
+  };
+  switch (profile) {
+    case 'tiny':
+      return {
+        ...base,
+        profile,
+        instances: int('instances', 2, 1, 8),
+        browsers: int('browsers', 8, 1, 100_000),
+        arrivalsPerSecond: int('rate', 40, 1, 10_000),
+        throughputConcurrency: 8,
+        throughputSeconds: 0.6,
+        throughputRounds: 1,
+        throughputStrategies: throughputFor(['naive', 'library']),
+        diagnostics: diagnosticsFor(false),
+        resultTtlMs: 1_000,
+        warmupBrowsers: 2,
+        unloadedLogins: 5,
+        deadlineMs: 120_000,
+      };
+    case 'quick':
+      return {
+        ...base,
+        profile,
+        instances: int('instances', 3, 1, 8),
+        browsers: int('browsers', 64, 1, 100_000),
+        arrivalsPerSecond: int('rate', 50, 1, 10_000),
+        throughputConcurrency: 48,
+        throughputSeconds: 1.5,
+        throughputRounds: 2,
+        throughputStrategies: throughputFor(['naive', 'library', 'library-fastpath']),
+        diagnostics: diagnosticsFor(true),
+        resultTtlMs: 1_000,
+        warmupBrowsers: 8,
+        unloadedLogins: 40,
+        deadlineMs: 120_000,
+      };
+    case 'full':
+      return {
+        ...base,
+        profile,
+        instances: int('instances', 3, 1, 8),
+        browsers: int('browsers', 800, 1, 100_000),
+        arrivalsPerSecond: int('rate', 50, 1, 10_000),
+        throughputConcurrency: 64,
+        throughputSeconds: 6,
+        throughputRounds: 4,
+        throughputStrategies: throughputFor([...STRATEGY_IDS]),
+        diagnostics: diagnosticsFor(true),
+        resultTtlMs: 3_000,
+        warmupBrowsers: 60,
+        unloadedLogins: 300,
+        deadlineMs: 10 * 60_000,
+      };
+  }
+}

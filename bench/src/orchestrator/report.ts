@@ -1,0 +1,278 @@
+import { signedKiB, type DiagnosticFigures, type StrategyFigures, type TargetCheck } from './analysis.js';
+import { ms, type Distribution } from './stats.js';
+
+/** What the report says about the run itself. */
+export interface RunDescription {
+  profile: string;
+  generatedAt: string;
+  durationSeconds: number;
+  instances: number;
+  browsersPerStrategy: number;
+  arrivalsPerSecond: number;
+  androidShare: number;
+  replayShare: number;
+  androidGapMs: number;
+  stormMaxHits: number;
+  stormSpreadMs: number;
+  exchangeLatency: string;
+  throughput: string;
+  resultTtlMs: number;
+  ttlWaitMs: number;
+  seed: number;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  /** os.loadavg() (1, 5, 15 min) just before the run started its processes: other work on the machine. */
+  loadAverageAtStart: number[];
+  clockOffsets: Array<{ instance: string; offsetMs: number; rttMs: number }>;
+  calibration: Distribution;
+  notes: string[];
+}
+
+type Table = { head: string[]; rows: string[][] };
+
+function pct(rate: number): string {
+  return Number.isFinite(rate) ? `${(rate * 100).toFixed(1)}%` : '–';
+}
+
+function pair(d: Distribution): string {
+  return d.n === 0 ? '–' : `${ms(d.p50)} / ${ms(d.p99)}`;
+}
+
+function withN(d: Distribution): string {
+  return d.n === 0 ? '– (n=0)' : `${ms(d.p50)} / ${ms(d.p99)} (n=${d.n})`;
+}
+
+export function correctnessTable(figures: readonly StrategyFigures[]): Table {
+  return {
+    head: [
+      'strategy',
+      'login ok (visible hit)',
+      'wrong-user (replays signed in)',
+      'exchanges/code (max, codes >1)',
+      'winner overhead p50/p99 ms',
+      'dup lag in-process p50/p99 ms',
+      'dup lag cross-instance p50/p99 ms',
+      'visible hit latency p50/p99 ms',
+    ],
+    rows: figures.map((f) => [
+      f.label,
+      `${pct(f.success.rate)} (${f.success.count}/${f.browsers})`,
+      `${f.wrongUserSessions} (${f.replays.signedInAsVictim}/${f.replays.attempts})`,
+      `${f.exchangesPerCode.mean.toFixed(3)} (${f.exchangesPerCode.max}, ${f.exchangesPerCode.codesWithMoreThanOne})`,
+      pair(f.winnerOverhead),
+      withN(f.lagInProcess),
+      withN(f.lagCrossInstance),
+      pair(f.visibleLatency),
+    ]),
+  };
+}
+
+export function capacityTable(figures: readonly StrategyFigures[]): Table {
+  return {
+    head: [
+      'strategy',
+      'logins/s at saturation',
+      'x naive',
+      'Redis keys before → after → after TTL',
+      'in-process entries after → after TTL',
+      'heap after / after TTL (vs before)',
+    ],
+    rows: figures.map((f) => {
+      const [before, after, ttl] = ['before', 'right after', 'after TTL'].map((label) => f.memory.find((m) => m.label === label));
+      return [
+        f.label,
+        f.throughput ? f.throughput.loginsPerSecond.toFixed(1) : 'not run',
+        f.throughput?.ratioToNaive !== undefined ? f.throughput.ratioToNaive.toFixed(3) : '–',
+        before && after && ttl ? `${before.redisKeys} → ${after.redisKeys} → ${ttl.redisKeys}` : '–',
+        after && ttl ? `${after.entries} → ${ttl.entries}` : '–',
+        before && after && ttl ? `${signedKiB(after.heapUsed - before.heapUsed)} / ${signedKiB(ttl.heapUsed - before.heapUsed)}` : '–',
+      ];
+    }),
+  };
+}
+
+export function costTable(figures: readonly StrategyFigures[]): Table {
+  return {
+    head: [
+      'strategy',
+      'winner overhead p50/p99 ms: loaded',
+      'unloaded',
+      'Redis RT in-instance p50/p99 ms',
+      'machine CPU busy (dup phase)',
+      'CPU ms per login: apps',
+      'Redis',
+    ],
+    rows: figures.map((f) => [
+      f.label,
+      pair(f.winnerOverhead),
+      pair(f.winnerOverheadUnloaded),
+      pair(f.load.redisRoundTrip),
+      pct(f.load.machineBusy),
+      f.throughput ? f.throughput.appCpuMsPerLogin.toFixed(2) : '–',
+      f.throughput ? f.throughput.redisCpuMsPerLogin.toFixed(3) : '–',
+    ]),
+  };
+}
+
+export function diagnosticsTable(diagnostics: readonly DiagnosticFigures[], figures: readonly StrategyFigures[]): Table {
+  const library = figures.find((f) => f.strategy === 'library');
+  return {
+    head: ['diagnostic', 'logins/s', 'x naive', 'library / this', 'CPU ms per login: apps', 'winner overhead unloaded p50/p99 ms'],
+    rows: diagnostics.map((d) => [
+      d.label,
+      d.throughput ? d.throughput.loginsPerSecond.toFixed(1) : '–',
+      d.throughput?.ratioToNaive !== undefined ? d.throughput.ratioToNaive.toFixed(3) : '–',
+      d.throughput && library?.throughput ? (library.throughput.loginsPerSecond / d.throughput.loginsPerSecond).toFixed(3) : '–',
+      d.throughput ? d.throughput.appCpuMsPerLogin.toFixed(2) : '–',
+      pair(d.winnerOverheadUnloaded),
+    ]),
+  };
+}
+
+export function textTable(table: Table): string {
+  const widths = table.head.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return [line(table.head), widths.map((w) => '-'.repeat(w)).join('  '), ...table.rows.map(line)].join('\n');
+}
+
+function markdownTable(table: Table): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${table.head.map(esc).join(' | ')} |`,
+    `| ${table.head.map(() => '---').join(' | ')} |`,
+    ...table.rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+function failureSummary(f: StrategyFigures): string {
+  const entries = Object.entries(f.visibleFailures).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([reason, n]) => `${reason} ×${n}`).join(', ');
+}
+
+export function targetLines(checks: readonly TargetCheck[], labelOf: (id: string) => string): string[] {
+  return checks.map((c) => `${c.pass ? 'PASS' : 'FAIL'}  ${labelOf(c.strategy)}: ${c.target} — measured ${c.measured}`);
+}
+
+export function renderTerminal(
+  run: RunDescription,
+  figures: readonly StrategyFigures[],
+  checks: readonly TargetCheck[],
+  diagnostics: readonly DiagnosticFigures[] = [],
+): string {
+  const labelOf = (id: string) => figures.find((f) => f.strategy === id)?.label ?? id;
+  return [
+    '',
+    `Benchmark (${run.profile}) on ${run.cpus} CPUs (load average at start ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}): ${run.instances} instances, ${run.browsersPerStrategy} browsers per strategy, exchange latency ${run.exchangeLatency}, ` +
+      `result TTL ${run.resultTtlMs} ms; bare exchange from the load generator p50 ${ms(run.calibration.p50)} ms / p99 ${ms(run.calibration.p99)} ms`,
+    '',
+    textTable(correctnessTable(figures)),
+    '',
+    textTable(capacityTable(figures)),
+    '',
+    textTable(costTable(figures)),
+    '',
+    ...(diagnostics.length > 0 ? [textTable(diagnosticsTable(diagnostics, figures)), ''] : []),
+    'Why the visible hit failed:',
+    ...figures.map((f) => `  ${f.label}: ${failureSummary(f)}`),
+    '',
+    'Targets (this library):',
+    ...targetLines(checks, labelOf).map((l) => `  ${l}`),
+    '',
+  ].join('\n');
+}
+
+export function renderMarkdown(
+  run: RunDescription,
+  figures: readonly StrategyFigures[],
+  checks: readonly TargetCheck[],
+  diagnostics: readonly DiagnosticFigures[] = [],
+): string {
+  const labelOf = (id: string) => figures.find((f) => f.strategy === id)?.label ?? id;
+  const out: string[] = [];
+  out.push('# Benchmark: duplicate-callback storms', '');
+  out.push(
+    `Generated ${run.generatedAt} by \`npm run bench${run.profile === 'full' ? '' : ` -- --${run.profile}`}\` in ${run.durationSeconds.toFixed(0)} s ` +
+      `(Node ${run.node}, ${run.cpus} × ${run.cpuModel}). Every figure below comes from this one run.`,
+    '',
+  );
+  if (run.loadAverageAtStart[0] !== undefined && run.loadAverageAtStart[0] > run.cpus / 2) {
+    out.push(
+      `> The machine was already busy when the run started (load average ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(', ')} ` +
+        `on ${run.cpus} CPUs): latency tails and throughput include that contention.`,
+      '',
+    );
+  }
+  out.push('![Latency distributions per strategy](latency.svg)', '');
+  out.push('## Set-up', '');
+  out.push(
+    `- WeChat: the emulator in its own process; \`/sns/oauth2/access_token\` answers after ${run.exchangeLatency}. ` +
+      `A bare exchange straight from the load generator took p50 ${ms(run.calibration.p50)} ms, p99 ${ms(run.calibration.p99)} ms (n=${run.calibration.n}).`,
+    `- ${run.instances} app instances, each a separate Node process running the same Nest app, sharing one Redis; every request goes to a random instance.`,
+    `- ${run.browsersPerStrategy} browsers per strategy, arriving at ${run.arrivalsPerSecond}/s, each with its own cookie jar: login route (state cookie + state), ` +
+      `consent (the emulator mints the code for that browser's own user), then the callback hits.`,
+    `- ${(run.androidShare * 100).toFixed(0)}% show the Android double hit (second hit 0-${run.androidGapMs} ms after the first, the first aborted by the client); ` +
+      `the others a storm of 2-${run.stormMaxHits} hits spread over 0-${run.stormSpreadMs} ms. In both, a new hit aborts the previous one if it has not answered ` +
+      '(a navigation replacing another); an answer that did arrive updates the cookie jar. The last hit is the one the user sees.',
+    `- ${(run.replayShare * 100).toFixed(0)}% of the codes are also replayed by an attacker: another browser that starts its own login ` +
+      '(so its state checks out) and sends the victim\'s code 50-250 ms after the first hit, while a result is still shared ' +
+      '(a code leaked through a Referer, a log or a shared link). Any login it gets is a wrong-user session.',
+    `- Same seed, same load for every strategy (seed ${run.seed}). ${run.throughput}`,
+    `- Result TTL ${run.resultTtlMs} ms (short on purpose, so memory can be seen to return); "after TTL" is measured ${run.ttlWaitMs} ms after the phase.`,
+    `- Clock offsets of the instances (used for cross-process lags): ${run.clockOffsets
+      .map((c) => `${c.instance} ${c.offsetMs >= 0 ? '+' : ''}${c.offsetMs.toFixed(3)} ms (rtt ${c.rttMs.toFixed(2)})`)
+      .join(', ')}.`,
+    '',
+  );
+  out.push('## Results', '');
+  out.push(markdownTable(correctnessTable(figures)), '');
+  out.push(markdownTable(capacityTable(figures)), '');
+  out.push(
+    'Where the time goes: the winner\'s overhead under the load above and with one login at a time, a Redis round trip ' +
+      'measured from inside the instances during the duplicate phase, and CPU per login in the throughput phase.',
+    '',
+  );
+  out.push(markdownTable(costTable(figures)), '');
+  if (diagnostics.length > 0) {
+    out.push(
+      'Diagnostic (not a strategy): the library\'s own stack with the coordination bypassed, to split its cost between the ' +
+        'coordination and the rest (guard, passport, state cookie, query validation).',
+      '',
+      markdownTable(diagnosticsTable(diagnostics, figures)),
+      '',
+    );
+  }
+  out.push('## Targets (this library)', '');
+  out.push(...targetLines(checks, labelOf).map((l) => `- ${l}`), '');
+  out.push('## Why the visible hit failed', '');
+  out.push(...figures.map((f) => `- **${f.label}**: ${failureSummary(f)}`), '');
+  out.push('## What each strategy is', '');
+  out.push(...figures.map((f) => `- **${f.label}** (${f.kind}): ${f.models}`));
+  out.push(...diagnostics.map((d) => `- **${d.label}** (diagnostic): ${d.models}`), '');
+  out.push('## How the figures are measured', '');
+  out.push(
+    '- *Login ok*: the last hit of each browser answered 200 with that browser\'s own openid and a session cookie.',
+    '- *Wrong-user*: any hit, seen by the browser or recorded by the server, that signed in another user; in brackets, the ' +
+      'attackers\' replays that were signed in (as their victim) out of those attempted.',
+    '- *Exchanges/code*: calls of `/sns/oauth2/access_token` per code, from the emulator\'s counters.',
+    '- *Winner overhead*: on the instance that ran the exchange, time spent in the coordination step (from entering it, after the ' +
+      'state check, until the login result is known) minus that request\'s own upstream call. The library is measured by the harness ' +
+      'around `CodeExchangeService.exchange()` and around the upstream callback it runs, like every baseline; the library\'s own `winner` ' +
+      'events give a close cross-check that stops before the result is opened (JSON: `winnerOverheadFromEvents`). "Unloaded": ' +
+      'the same with one login at a time and no WeChat latency.',
+    '- *Duplicate lag*: for each duplicate that arrived while the winner was still exchanging and then logged in, its completion ' +
+      'minus the winner\'s, split by same instance / other instance. Times from different processes are compared on a common clock ' +
+      '(`performance.timeOrigin + performance.now()`, offsets above).',
+    '- *Throughput*: complete logins (login route, consent, one callback) per second by a closed loop at saturation, without ' +
+      'duplicates, the strategies interleaved in slices.',
+    '- *Memory*: heap summed over the instances after a forced GC, keys under the strategy\'s Redis prefix, and the strategy\'s ' +
+      'in-process entries. Back to baseline means the same Redis keys, no in-process entry, and heap within 2 MiB per instance ' +
+      '(heap after a forced GC moves by about ±0.5 MiB per instance between identical phases; repeating a phase does not grow it).',
+    '- *Cost columns*: a Redis PING every 20 ms from inside each instance during the duplicate phase; the machine\'s CPU ' +
+      'busy share during that phase (all processes, including anything else running on the machine); CPU time of the instances ' +
+      'and of Redis per completed login in the throughput phase.',
+    '',
+  );
+  if (run.notes.length > 0) out.push('## Notes', '', ...run.notes.map((n) => `- ${n}`), '');
+  return out.join('\n');
+}

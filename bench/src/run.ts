@@ -1,0 +1,423 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DEMO_APP } from 'nestjs-wechat-auth-emulator';
+import { keyPrefixFor, routeOf, strategyInfo, type StrategyId } from './shared/strategies.js';
+import type { HitRecord, InstanceStats } from './shared/protocol.js';
+import {
+  analyze,
+  analyzeDiagnostic,
+  checkTargets,
+  sumEntries,
+  type DiagnosticFigures,
+  type MemorySnapshot,
+  type StrategyFigures,
+  type StrategyRun,
+  type TargetCheck,
+} from './orchestrator/analysis.js';
+import { parseArgs, USAGE, type BenchConfig } from './orchestrator/config.js';
+import {
+  bareExchange,
+  busyShare,
+  connectRedis,
+  countKeys,
+  deleteKeys,
+  exchangeCounters,
+  instanceStats,
+  machineCpu,
+  measureClockOffset,
+  redisCpuSeconds,
+  resetEmulator,
+  setExchangeLatency,
+  setProbe,
+  setRecording,
+  type BenchRedis,
+} from './orchestrator/environment.js';
+import { getJson, postJson } from './orchestrator/http-client.js';
+import { planBrowsers, runDuplicatePhase, runSequential, runThroughputSlice, type Target, type ThroughputSlice } from './orchestrator/load.js';
+import { installExitHooks, startChild, stopAllChildren, type Child } from './orchestrator/processes.js';
+import { renderMarkdown, renderTerminal, type RunDescription } from './orchestrator/report.js';
+import { Rng } from './orchestrator/rng.js';
+import { distribution, ms } from './orchestrator/stats.js';
+import { renderLatencySvg } from './orchestrator/svg.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+
+/** Set once a signal or the deadline stops the run. */
+let stopping = false;
+
+function log(message: string): void {
+  process.stdout.write(`[bench] ${message}\n`);
+}
+
+function sleep(msToWait: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, msToWait));
+}
+
+/** How long after a phase the result TTL (plus the library's in-process sweep interval) has surely passed. */
+function ttlWaitMs(resultTtlMs: number): number {
+  const sweep = Math.max(100, Math.min(Math.floor(resultTtlMs / 2), 5000));
+  return resultTtlMs + sweep + 250;
+}
+
+interface Deployment {
+  redis: BenchRedis;
+  emulator: Child;
+  instances: Child[];
+  runId: string;
+}
+
+async function memorySnapshot(
+  d: Deployment,
+  strategy: StrategyId,
+  label: MemorySnapshot['label'],
+  atMs: number,
+): Promise<MemorySnapshot> {
+  const stats = await instanceStats(
+    d.instances.map((i) => i.origin),
+    true,
+  );
+  return {
+    label,
+    atMs,
+    heapUsed: stats.reduce((acc, s) => acc + s.heapUsed, 0),
+    heapPerInstance: stats.map((s) => s.heapUsed),
+    redisKeys: await countKeys(d.redis, keyPrefixFor(d.runId, strategy)),
+    entries: sumEntries(stats, strategy),
+  };
+}
+
+async function drainRecords(d: Deployment): Promise<{ records: HitRecord[]; pending: number; dropped: number }> {
+  const drained = await Promise.all(
+    d.instances.map((i) => getJson<{ records: HitRecord[]; pending: number; dropped: number }>(`${i.origin}/bench/records?waitMs=8000`, 30_000)),
+  );
+  return {
+    records: drained.flatMap((x) => x.records),
+    pending: drained.reduce((acc, x) => acc + x.pending, 0),
+    dropped: drained.reduce((acc, x) => acc + x.dropped, 0),
+  };
+}
+
+function cpuMsOf(stats: readonly InstanceStats[]): number {
+  return stats.reduce((acc, s) => acc + (s.cpuUserMicros + s.cpuSystemMicros) / 1000, 0);
+}
+
+/** CPU time used so far by all app instances (ms). */
+async function appCpuMs(origins: readonly string[]): Promise<number> {
+  return cpuMsOf(await Promise.all(origins.map((o) => getJson<InstanceStats>(`${o}/bench/stats`))));
+}
+
+async function main(): Promise<number> {
+  const parsed = parseArgs(process.argv.slice(2), process.env, join(ROOT, 'bench', 'results'));
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const config: BenchConfig = parsed;
+  const runStarted = performance.now();
+  const loadAverageAtStart = loadavg();
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  let redis: BenchRedis | undefined;
+  // One cleanup, however many paths ask for it (normal end, error, signal, deadline): every caller awaits the same one.
+  let cleanupPromise: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleanupPromise ??= (async () => {
+      await stopAllChildren();
+      if (redis) {
+        const deleted = await deleteKeys(redis, `wxbench:${runId}:`).catch(() => 0);
+        if (deleted > 0) log(`removed ${deleted} Redis keys of this run still within their TTL`);
+        await redis.close().catch(() => undefined);
+      }
+    })());
+  const stop = (code: number, message: string) => {
+    stopping = true;
+    process.stderr.write(`\n[bench] ${message}\n`);
+    void cleanup().finally(() => process.exit(code));
+  };
+  installExitHooks((signal) => stop(130, `${signal}: stopping every child process`));
+  const deadline = setTimeout(() => stop(2, `the run exceeded its ${config.deadlineMs / 1000} s budget: stopping`), config.deadlineMs);
+
+  try {
+    redis = await connectRedis(config.redisUrl);
+    if (config.cpuProfileDir) await mkdir(resolve(config.cpuProfileDir), { recursive: true });
+    log(`run ${runId} (${config.profile}): starting the emulator and ${config.instances} app instances`);
+    const emulator = await startChild('emulator', join(HERE, 'emulator-main.js'), {});
+    const instances = await Promise.all(
+      Array.from({ length: config.instances }, (_, i) =>
+        startChild(
+          `app-${i + 1}`,
+          join(HERE, 'app', 'main.js'),
+          {
+            BENCH_INSTANCE: `app-${i + 1}`,
+            BENCH_RUN_ID: runId,
+            BENCH_EMULATOR_ORIGIN: emulator.origin,
+            BENCH_REDIS_URL: config.redisUrl,
+            BENCH_APP_ID: DEMO_APP.appId,
+            BENCH_APP_SECRET: DEMO_APP.appSecret,
+            BENCH_RESULT_TTL_MS: String(config.resultTtlMs),
+            BENCH_PROFILE: config.profileSteps ? '1' : '0',
+            BENCH_CPU_PROFILE_DIR: config.cpuProfileDir ? resolve(config.cpuProfileDir) : '',
+          },
+          60_000,
+          ['--expose-gc'],
+        ),
+      ),
+    );
+    const d: Deployment = { redis, emulator, instances, runId };
+    const origins = instances.map((i) => i.origin);
+
+    const clockOffsets = [];
+    for (const instance of instances) clockOffsets.push({ instance: instance.name, ...(await measureClockOffset(instance.origin)) });
+    const offsets = new Map(clockOffsets.map((c) => [c.instance, c.offsetMs]));
+
+    const target: Target = {
+      instances: origins,
+      emulator: emulator.origin,
+      loginPath: (s) => routeOf(s, 'login'),
+      callbackPath: (s) => routeOf(s, 'callback'),
+      nickname: (user) => `bench ${runId} user ${user}`,
+    };
+
+    // Warm every strategy up (JIT, connections, scripts); those keys expire while the users are calibrated.
+    await setExchangeLatency(emulator.origin, config.exchangeLatency.fixedMs, config.exchangeLatency.jitterMs);
+    const warmupPlans = planBrowsers({ ...config, browsers: config.warmupBrowsers }, new Rng(config.seed ^ 0x5eed));
+    log(`warming up ${config.strategies.length} strategies`);
+    for (const strategy of config.strategies) await runDuplicatePhase(target, strategy, warmupPlans);
+    const warmupEnded = performance.now();
+    await drainRecords(d);
+
+    // Each browser logs in as its own user; learn the users' openids with bare exchanges (also the reference latency).
+    const users = Math.max(config.browsers, config.warmupBrowsers, config.throughputConcurrency * 4);
+    log(`calibrating ${users} users with bare exchanges`);
+    const openids: string[] = new Array(users);
+    const bareLatencies: number[] = [];
+    let nextUser = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (nextUser < users) {
+          const user = nextUser++;
+          const code = (await postJson<{ code: string }>(`${emulator.origin}/__emulator/mint`, { nickname: target.nickname(user), scope: 'snsapi_base' })).code;
+          const { openid, ms: took } = await bareExchange(emulator.origin, DEMO_APP.appId, DEMO_APP.appSecret, code);
+          openids[user] = openid;
+          bareLatencies.push(took);
+        }
+      }),
+    );
+    const expectedOpenid = (user: number) => openids[user] ?? '';
+    const waitMore = ttlWaitMs(config.resultTtlMs) - (performance.now() - warmupEnded);
+    if (waitMore > 0) await sleep(waitMore);
+
+    const plans = planBrowsers(config, new Rng(config.seed));
+    const runs: StrategyRun[] = [];
+    const rawCounters = new Map<StrategyId, unknown>();
+    for (const strategy of config.strategies) {
+      await resetEmulator(emulator.origin);
+      await setExchangeLatency(emulator.origin, config.exchangeLatency.fixedMs, config.exchangeLatency.jitterMs);
+      const before = await memorySnapshot(d, strategy, 'before', 0);
+      await setProbe(origins, true);
+      const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis) };
+      const started = performance.now();
+      const outcomes = await runDuplicatePhase(target, strategy, plans);
+      const phaseEnded = performance.now();
+      const phaseSeconds = (phaseEnded - started) / 1000;
+      const probeStats = await instanceStats(origins, false);
+      const load = {
+        machineBusy: busyShare(cpuBefore.machine, machineCpu()),
+        appCpuMs: cpuMsOf(probeStats) - cpuBefore.app,
+        redisCpuMs: ((await redisCpuSeconds(redis)) - cpuBefore.redis) * 1000,
+        redisRoundTrips: probeStats.flatMap((s) => s.redisRoundTrips),
+      };
+      await setProbe(origins, false);
+      const drained = await drainRecords(d);
+      const calls = await exchangeCounters(emulator.origin);
+      if (config.raw) rawCounters.set(strategy, await getJson(`${emulator.origin}/__emulator/counters`));
+      const rightAfter = await memorySnapshot(d, strategy, 'right after', performance.now() - phaseEnded);
+      const libraryStats = strategyInfo(strategy).kind === 'library' ? probeStats.map((s) => s.library?.[strategy] ?? {}) : undefined;
+      const wait = ttlWaitMs(config.resultTtlMs) - (performance.now() - phaseEnded);
+      if (wait > 0) await sleep(wait);
+      const afterTtl = await memorySnapshot(d, strategy, 'after TTL', performance.now() - phaseEnded);
+      runs.push({
+        strategy,
+        outcomes,
+        records: drained.records,
+        recordsUnsettled: drained.pending,
+        recordsDropped: drained.dropped,
+        exchangeCalls: calls,
+        memory: [before, rightAfter, afterTtl],
+        phaseSeconds,
+        load,
+        unloadedRecords: [],
+        ...(libraryStats ? { libraryStats } : {}),
+      });
+      const ok = outcomes.filter((o) => {
+        const last = o.hits[o.hits.length - 1];
+        return last?.status === 200 && last.openid === expectedOpenid(o.user);
+      }).length;
+      log(
+        `${strategy}: ${ok}/${outcomes.length} visible logins ok, ${[...calls.values()].reduce((a, b) => a + b, 0)} exchanges, ` +
+          `${phaseSeconds.toFixed(1)} s, machine CPU ${(load.machineBusy * 100).toFixed(0)}% busy`,
+      );
+    }
+
+    // Throughput at saturation, fixed latency, strategies interleaved in slices.
+    const slices = new Map<StrategyId, Array<ThroughputSlice & { appCpuMs: number; redisCpuMs: number; busy: number }>>();
+    const throughputIds = [...config.throughputStrategies, ...config.diagnostics];
+    if (config.throughputStrategies.length > 0) {
+      await resetEmulator(emulator.origin);
+      await setExchangeLatency(emulator.origin, config.throughputLatencyMs, 0);
+      await setRecording(origins, false);
+      const rng = new Rng(config.seed ^ 0x7470);
+      const sliceSeconds = config.throughputSeconds / config.throughputRounds;
+      log(
+        `throughput: ${throughputIds.join(', ')}; ${config.throughputConcurrency} concurrent browsers, ` +
+          `${config.throughputRounds} × ${sliceSeconds.toFixed(2)} s each`,
+      );
+      for (let round = 0; round < config.throughputRounds; round++) {
+        const order = throughputIds.map((_, i, all) => all[(i + round) % all.length] as StrategyId);
+        for (const strategy of order) {
+          const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis) };
+          if (config.cpuProfileDir) await Promise.all(origins.map((o) => getJson(`${o}/bench/cpu-profile/start`)));
+          const slice = await runThroughputSlice(target, strategy, config.throughputConcurrency, sliceSeconds, users, expectedOpenid, rng);
+          if (config.cpuProfileDir) {
+            await Promise.all(origins.map((o) => getJson(`${o}/bench/cpu-profile/stop?name=${strategy}-round${round + 1}`)));
+          }
+          const measured = {
+            ...slice,
+            busy: busyShare(cpuBefore.machine, machineCpu()),
+            appCpuMs: (await appCpuMs(origins)) - cpuBefore.app,
+            redisCpuMs: ((await redisCpuSeconds(redis)) - cpuBefore.redis) * 1000,
+          };
+          slices.set(strategy, [...(slices.get(strategy) ?? []), measured]);
+          // Let the previous strategy's in-flight state settle before the next slice.
+          await sleep(100);
+        }
+      }
+      await setRecording(origins, true);
+    }
+
+    const diagnosticRecords = new Map<StrategyId, HitRecord[]>();
+    // The unloaded floor: one login at a time, no WeChat latency (only the coordination cost is of interest).
+    if (config.unloadedLogins > 0) {
+      await resetEmulator(emulator.origin);
+      log(`unloaded floor: ${config.unloadedLogins} sequential logins per strategy`);
+      for (const run of runs) {
+        await runSequential(target, run.strategy, config.unloadedLogins, users);
+        run.unloadedRecords = (await drainRecords(d)).records;
+      }
+      for (const id of config.diagnostics) {
+        await runSequential(target, id, config.unloadedLogins, users);
+        diagnosticRecords.set(id, (await drainRecords(d)).records);
+      }
+    }
+
+    const figures: StrategyFigures[] = runs.map((run) => analyze(run, expectedOpenid, offsets));
+    const diagnostics: DiagnosticFigures[] = config.diagnostics.map((id) => analyzeDiagnostic(id, diagnosticRecords.get(id) ?? []));
+    const naiveSlices = slices.get('naive');
+    const naiveRate = naiveSlices ? naiveSlices.reduce((a, s) => a + s.completed, 0) / naiveSlices.reduce((a, s) => a + s.seconds, 0) : undefined;
+    for (const f of [...figures, ...diagnostics]) {
+      const own = slices.get(f.strategy);
+      if (!own) continue;
+      const completed = own.reduce((a, s) => a + s.completed, 0);
+      const seconds = own.reduce((a, s) => a + s.seconds, 0);
+      const rate = completed / seconds;
+      f.throughput = {
+        loginsPerSecond: rate,
+        ...(naiveRate ? { ratioToNaive: rate / naiveRate } : {}),
+        completed,
+        failed: own.reduce((a, s) => a + s.failed, 0),
+        seconds,
+        callbackLatency: distribution(own.flatMap((s) => s.callbackLatencies)),
+        appCpuMsPerLogin: own.reduce((a, s) => a + s.appCpuMs, 0) / Math.max(1, completed),
+        redisCpuMsPerLogin: own.reduce((a, s) => a + s.redisCpuMs, 0) / Math.max(1, completed),
+        machineBusy: own.reduce((a, s) => a + s.busy * s.seconds, 0) / seconds,
+      };
+    }
+    const checks: TargetCheck[] = figures.filter((f) => f.kind === 'library').flatMap((f) => checkTargets(f, config.instances, ms));
+    const notes: string[] = [];
+    for (const f of figures) {
+      const t = f.throughput;
+      if (t && t.completed < (t.completed + t.failed) / 2) {
+        notes.push(
+          `${f.label}: only ${t.completed} of ${t.completed + t.failed} logins of the throughput phase succeeded (concurrent logins, ` +
+            'no duplicates), so its logins/s and CPU per login describe failures, not a cost.',
+        );
+      }
+    }
+    for (const run of runs) {
+      if (run.recordsUnsettled > 0 || run.recordsDropped > 0) {
+        notes.push(`${run.strategy}: ${run.recordsUnsettled} hits had not settled when records were collected, ${run.recordsDropped} not recorded.`);
+      }
+    }
+    const description: RunDescription = {
+      profile: config.profile,
+      generatedAt: new Date().toISOString(),
+      durationSeconds: (performance.now() - runStarted) / 1000,
+      instances: config.instances,
+      browsersPerStrategy: config.browsers,
+      arrivalsPerSecond: config.arrivalsPerSecond,
+      androidShare: config.androidShare,
+      replayShare: config.replayShare,
+      androidGapMs: config.androidGapMs,
+      stormMaxHits: config.stormMaxHits,
+      stormSpreadMs: config.stormSpreadMs,
+      exchangeLatency: `${config.exchangeLatency.fixedMs + config.exchangeLatency.jitterMs / 2} ± ${config.exchangeLatency.jitterMs / 2} ms (uniform)`,
+      throughput:
+        config.throughputStrategies.length > 0
+          ? `Throughput: ${config.throughputConcurrency} concurrent browsers in a closed loop, one callback per login (no duplicates), ` +
+            `exchange latency fixed at ${config.throughputLatencyMs} ms (no jitter, which would only add noise to a ratio), ` +
+            `${config.throughputSeconds} s per strategy in ${config.throughputRounds} interleaved slices.`
+          : 'Throughput not measured in this run.',
+      resultTtlMs: config.resultTtlMs,
+      ttlWaitMs: ttlWaitMs(config.resultTtlMs),
+      seed: config.seed,
+      node: process.versions.node,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
+      loadAverageAtStart,
+      clockOffsets,
+      calibration: distribution(bareLatencies),
+      notes,
+    };
+
+    process.stdout.write(renderTerminal(description, figures, checks, diagnostics));
+    await mkdir(config.outDir, { recursive: true });
+    const json = {
+      schema: 'nestjs-wechat-auth-bench/1',
+      run: { ...description, runId, config },
+      strategies: figures,
+      diagnostics,
+      targets: checks,
+    };
+    await writeFile(join(config.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+    await writeFile(join(config.outDir, 'latest.md'), renderMarkdown(description, figures, checks, diagnostics));
+    if (config.raw) {
+      const raw = runs.map((r) => ({ ...r, exchangeCalls: Object.fromEntries(r.exchangeCalls), rawCounters: rawCounters.get(r.strategy) }));
+      await writeFile(join(config.outDir, 'raw.json'), JSON.stringify({ offsets: clockOffsets, runs: raw }));
+    }
+    const caption =
+      `${config.instances} instances, ${config.browsers} browsers/strategy, exchange ${description.exchangeLatency}, ` +
+      `Node ${process.versions.node}, ${cpus().length} CPUs, ${description.generatedAt.slice(0, 10)} (${config.profile} run)`;
+    await writeFile(join(config.outDir, 'latency.svg'), renderLatencySvg(figures, caption));
+    log(`wrote ${join(config.outDir, 'latest.md')}, latest.json and latency.svg in ${description.durationSeconds.toFixed(1)} s`);
+    return 0;
+  } finally {
+    clearTimeout(deadline);
+    await cleanup();
+  }
+}
+
+main().then(
+  (code) => {
+    if (!stopping) process.exit(code);
+  },
+  (error: unknown) => {
+    // After a signal or the deadline, failures of the interrupted work are expected: the stop path exits.
+    if (stopping) return;
+    process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    void stopAllChildren().finally(() => process.exit(1));
+  },
+);
