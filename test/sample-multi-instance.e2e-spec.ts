@@ -5,18 +5,13 @@
  * balancer combine. Exactly one upstream exchange per code; every browser ends with its own user, never another's.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import request from 'supertest';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { CookieJar, consentAtEmulator, findSetCookie, pathAndQuery } from './sample-e2e-helpers.js';
+import { SampleProcess, requireBuiltSampleApp, sampleProcessEnv } from './support/sample-process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'apps', 'sample', 'main.js');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEY_PREFIX = `sample-multi-${randomBytes(6).toString('hex')}`;
 const SESSION_SECRET = randomBytes(48).toString('base64url');
@@ -24,80 +19,13 @@ const SESSION_SECRET = randomBytes(48).toString('base64url');
 const PUBLIC_CALLBACK = 'http://app.loadbalancer.test/auth/wechat/callback';
 const SESSION_COOKIE = 'wechat_sample_session';
 const BROWSERS = 20;
-const START_TIMEOUT_MS = 30_000;
-
-interface Instance {
-  name: string;
-  child: ChildProcess;
-  base: string;
-  output: string[];
-}
-
-function startInstance(name: string, emulatorOrigin: string): Promise<Instance> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('WECHAT_') || key === 'PORT' || key === 'SESSION_SECRET' || key === 'REDIS_KEY_PREFIX') delete env[key];
-  }
-  Object.assign(env, {
-    NO_COLOR: '1',
-    PORT: '0',
-    WECHAT_APP_ID: DEMO_APP.appId,
-    WECHAT_APP_SECRET: DEMO_APP.appSecret,
-    WECHAT_OAUTH_BASE_URL: emulatorOrigin,
-    WECHAT_API_BASE_URL: emulatorOrigin,
-    WECHAT_CALLBACK_URL: PUBLIC_CALLBACK,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: KEY_PREFIX,
-    SESSION_SECRET,
-  });
-  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  return new Promise<Instance>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`instance ${name} did not start within ${START_TIMEOUT_MS} ms:\n${output.join('')}`));
-    }, START_TIMEOUT_MS);
-    const onData = (chunk: Buffer): void => {
-      output.push(chunk.toString('utf8'));
-      const match = /Listening on port (\d+)/.exec(output.join(''));
-      if (match) {
-        clearTimeout(timer);
-        resolve({ name, child, base: `http://127.0.0.1:${match[1]}`, output });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`instance ${name} exited (${code ?? signal}) before listening:\n${output.join('')}`));
-    });
-  });
-}
-
-/** SIGTERM (the graceful path a container stop takes), then SIGKILL if it does not exit in time. */
-function stopInstance(instance: Instance): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  const { child } = instance;
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal });
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
   let emulator: WechatEmulator;
-  const instances: Instance[] = [];
+  const instances: SampleProcess[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(MAIN)) {
-      throw new Error(`${MAIN} is missing: build first with "npm run build" ("npm test" builds before running the tests).`);
-    }
+    requireBuiltSampleApp();
     const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
     redis.on('error', () => undefined);
     try {
@@ -111,14 +39,20 @@ describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
 
     emulator = new WechatEmulator();
     const origin = await emulator.listen();
-    const started = await Promise.allSettled(['A', 'B', 'C'].map((name) => startInstance(name, origin)));
-    for (const result of started) if (result.status === 'fulfilled') instances.push(result.value);
-    const failed = started.find((result) => result.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const env = sampleProcessEnv({
+      emulatorOrigin: origin,
+      appId: DEMO_APP.appId,
+      appSecret: DEMO_APP.appSecret,
+      callbackURL: PUBLIC_CALLBACK,
+      redisURL: REDIS_URL,
+      redisKeyPrefix: KEY_PREFIX,
+      sessionSecret: SESSION_SECRET,
+    });
+    instances.push(...(await SampleProcess.startAll(['A', 'B', 'C'], () => env)));
   }, 60_000);
 
   afterAll(async () => {
-    const exits = await Promise.all(instances.map(stopInstance));
+    const exits = await Promise.all(instances.map((instance) => instance.stop()));
     await emulator?.close();
     const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
     redis.on('error', () => undefined);
@@ -145,7 +79,7 @@ describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
   });
 
   it('20 browsers, 2-4 concurrent duplicates each on different instances: one exchange per code, each its own user', async () => {
-    const [a] = instances as [Instance, Instance, Instance];
+    const [a] = instances as [SampleProcess, SampleProcess, SampleProcess];
     const results = await Promise.all(
       Array.from({ length: BROWSERS }, async (_, i) => {
         const jar = new CookieJar();

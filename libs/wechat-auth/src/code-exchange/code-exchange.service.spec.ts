@@ -211,6 +211,33 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     for (const wait of waits) expect(wait.type === 'remote-wait' && wait.wokenBy).not.toBe('poll');
   });
 
+  it('does not take an event-loop stall longer than the command timeout for a Redis failure (no second exchange)', async () => {
+    // A CPU-starved container or a long GC blocks the process while Redis has already answered: the answer is in
+    // the socket, and the command's timer is overdue. Found by the soak (test/reliability-soak.e2e-spec.ts).
+    const [holder, waiter] = await cluster(2, { redisCommandTimeoutMs: 100 });
+    // Warm (a cache store may connect lazily on its first command: that round trip is not the point here).
+    for (const node of [holder, waiter]) await node.service.exchange(request(newCode(), newBinding(), succeedAfter(1, identity('warm'))));
+    for (let round = 0; round < 3; round++) {
+      const code = newCode();
+      const binding = newBinding();
+      const exchange = succeedAfter(300, identity(`stall-${round}`));
+      const first = holder.service.exchange(request(code, binding, exchange));
+      await sleep(50);
+      const second = waiter.service.exchange(request(code, binding, exchange));
+      // Let the duplicate send its claim (one turn of the event loop), then block this process past the timeout.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      await new Promise((resolve) => setImmediate(resolve));
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy: the event loop is blocked
+      }
+      const results = await Promise.all([first, second]);
+      expect(results[1]).toEqual(results[0]);
+      expect({ round, calls: exchange.calls }).toEqual({ round, calls: 1 });
+    }
+    expect(waiter.service.stats().coordinationFailures).toBe(0);
+  });
+
   it('serves late duplicates from the stored outcome, on any instance, with no new exchange', async () => {
     const [a, b] = await cluster(2);
     const code = newCode();
@@ -571,6 +598,25 @@ describe.each([
       await probe.close();
     }
     expect(logger.count('warn')).toBe(1);
+  });
+
+  it('reports down while idle when Redis goes away (no request needed), and up again when it is back', async () => {
+    await node?.close();
+    node = await instance({
+      ...base(uniquePrefix('idle'), { breakerProbeIntervalMs: 100 }),
+      redis: server.url,
+      redisFastPath,
+    });
+    const { service, events, logger } = node;
+    expect(service.health()).toBe('up');
+    await server.kill();
+    // A load balancer polls health while no login happens: the lost connection alone must show.
+    await eventually(() => service.health() === 'down', 3_000, 20);
+    expect(events.filter((e) => e.type === 'degraded')).toHaveLength(1);
+    expect(logger.count('warn')).toBe(1);
+    await server.restart();
+    await eventually(() => service.health() === 'up', 10_000, 50);
+    expect(events.filter((e) => e.type === 'recovered')).toHaveLength(1);
   });
 
   it('starts degraded, without blocking, when Redis is unreachable at boot', async () => {

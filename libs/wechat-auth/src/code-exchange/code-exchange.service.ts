@@ -116,6 +116,8 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
   private readonly transportErrorsByFailure: Record<string, number> = {};
 
   private startPromise?: Promise<void>;
+  /** The first connection attempt is over (ready or degraded): losing the connection from now on opens the breaker. */
+  private connectSettled = false;
   private destroyed = false;
   private breakerOpen = false;
   private consecutiveFailures = 0;
@@ -160,6 +162,10 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     const connection = new RedisCoordinationConnection(s.redis, {
       commandTimeoutMs: s.redisCommandTimeoutMs,
       logger: this.logger,
+      // Only after the first connect settled: a failed first connect is reported by connect() with its own reason.
+      onConnectionLost: (reason) => {
+        if (this.connectSettled) this.openBreaker(reason);
+      },
     });
     this.connection = connection;
     if (s.redisFastPath) {
@@ -288,6 +294,7 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       reason = `cannot create the Redis connection (${error instanceof Error ? error.message : 'unknown error'})`;
     }
+    this.connectSettled = true;
     if (!ready && !this.destroyed) this.openBreaker(reason);
   }
 

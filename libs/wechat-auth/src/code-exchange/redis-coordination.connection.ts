@@ -35,6 +35,11 @@ export function boundedReconnectStrategy(retries: number): number {
 export interface RedisCoordinationConnectionOptions {
   commandTimeoutMs: number;
   logger: LoggerService;
+  /**
+   * Called when a connection the library uses reports an error and is no longer ready (Redis went away), so that
+   * the caller can degrade at once instead of waiting for requests to fail, and report it even when idle.
+   */
+  onConnectionLost?: (reason: string) => void;
 }
 
 /**
@@ -106,9 +111,13 @@ export class RedisCoordinationConnection {
   async send<T>(args: ReadonlyArray<string>, operation: string): Promise<T> {
     const client = this.commands;
     if (!client || this.closed) throw new CoordinationUnavailableError(operation, new Error('not connected'));
-    const timeout = this.options.commandTimeoutMs;
+    // Aborted when the wait times out: a command still queued (not yet written) is then dropped, so a stale lock
+    // command cannot run after a reconnect. The abort, not node-redis's own timeout, so that one clock decides, and
+    // it forgives a stall of this process (see withTimeout).
+    const controller = new AbortController();
     // An empty type mapping: replies as plain strings and numbers even if the caller's client maps them to Buffers.
-    return withTimeout(client.sendCommand(args, { timeout, typeMapping: {} }) as Promise<T>, timeout, operation);
+    const reply = client.sendCommand(args, { abortSignal: controller.signal, typeMapping: {} }) as Promise<T>;
+    return withTimeout(reply, this.options.commandTimeoutMs, operation, () => controller.abort());
   }
 
   /** Runs a script by SHA1, loading it with EVAL the first time a server sees it. */
@@ -178,6 +187,8 @@ export class RedisCoordinationConnection {
     // stay at debug level. Messages come from node-redis and carry no credentials.
     client.on('error', (error: Error) => {
       this.options.logger.debug?.(`Redis ${role} connection error: ${error.name}: ${error.message}`, 'CodeExchange');
+      // Without this, an idle instance would report "up" for as long as no request happens to touch Redis.
+      if (!this.closed && !client.isReady) this.options.onConnectionLost?.(`Redis ${role} connection lost: ${error.message}`);
     });
   }
 }

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { REDIS_URL, connectTestRedis } from '../../../../test/support/code-exchange.harness.js';
+import { CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
+import { RedisCoordinationConnection } from './redis-coordination.connection.js';
+
+/** Blocks this process (no timers, no I/O) for `ms`: what a long GC or a CPU-starved container does. */
+function block(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // spin
+  }
+}
+
+describe('withTimeout', () => {
+  it('settles like the promise when it is in time', async () => {
+    await expect(withTimeout(Promise.resolve('ok'), 100, 'op')).resolves.toBe('ok');
+    await expect(withTimeout(Promise.reject(new Error('boom')), 100, 'op')).rejects.toThrow(
+      new CoordinationUnavailableError('op', new Error('boom')),
+    );
+  });
+
+  it('rejects a promise that never settles after the timeout, and calls onTimeout', async () => {
+    let aborted = false;
+    const started = Date.now();
+    await expect(withTimeout(new Promise(() => undefined), 80, 'claim', () => (aborted = true))).rejects.toThrow(
+      'Coordination claim failed: timed out after 80 ms',
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(aborted).toBe(true);
+  });
+
+  it('still gives up on a promise that never settles when the process was blocked past the deadline (within 2 x ms)', async () => {
+    const started = Date.now();
+    const waiting = withTimeout(new Promise(() => undefined), 80, 'claim');
+    block(300);
+    await expect(waiting).rejects.toThrow(CoordinationUnavailableError);
+    expect(Date.now() - started).toBeLessThan(300 + 2 * 80 + 500);
+  });
+});
+
+describe('RedisCoordinationConnection commands when this process stalls past the command timeout', () => {
+  let connection: RedisCoordinationConnection;
+
+  beforeAll(async () => {
+    (await connectTestRedis()).destroy(); // fails with a clear message when Redis is unreachable
+    connection = new RedisCoordinationConnection(REDIS_URL, { commandTimeoutMs: 100, logger: new Logger('spec') });
+    expect(await connection.start(2_000)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await connection.close();
+  });
+
+  it('gets the reply that arrived during the stall (not a timeout)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const reply = connection.send<string>(['PING'], 'ping');
+      // One turn of the loop: the command is written and Redis answers while this process is blocked.
+      await new Promise((resolve) => setImmediate(resolve));
+      block(300);
+      await expect(reply).resolves.toBe('PONG');
+    }
+  });
+
+  it('gets the reply when the stall came before the command was even written', async () => {
+    for (let i = 0; i < 5; i++) {
+      const reply = connection.send<string>(['PING'], 'ping');
+      block(300); // node-redis writes on the next turn of the loop: still queued during the whole block
+      await expect(reply).resolves.toBe('PONG');
+    }
+  });
+
+  it('still times out a command Redis does not answer, and drops it', async () => {
+    const started = Date.now();
+    // BLPOP on an empty list answers only after 1 s: far beyond the 100 ms command timeout.
+    await expect(connection.send(['BLPOP', `wxauth-spec-empty-${process.pid}`, '1'], 'blpop')).rejects.toThrow(
+      'Coordination blpop failed: timed out after 100 ms',
+    );
+    expect(Date.now() - started).toBeLessThan(800);
+    // The connection keeps serving (the blocked reply, when it comes, does not shift later replies).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await expect(connection.send<string>(['PING'], 'ping')).resolves.toBe('PONG');
+  });
+});
