@@ -37,7 +37,15 @@ import {
   type BenchRedis,
 } from './orchestrator/environment.js';
 import { getJson, postJson } from './orchestrator/http-client.js';
-import { planBrowsers, runDuplicatePhase, runSequential, runThroughputSlice, type Target, type ThroughputSlice } from './orchestrator/load.js';
+import {
+  planBrowsers,
+  runDuplicatePhase,
+  runSequential,
+  runThroughputSlice,
+  type BrowserPlan,
+  type Target,
+  type ThroughputSlice,
+} from './orchestrator/load.js';
 import { installExitHooks, startChild, stopAllChildren, type Child } from './orchestrator/processes.js';
 import { renderMarkdown, renderTerminal, type RunDescription } from './orchestrator/report.js';
 import { Rng } from './orchestrator/rng.js';
@@ -50,8 +58,10 @@ const ROOT = resolve(HERE, '..', '..');
 /** Set once a signal or the deadline stops the run. */
 let stopping = false;
 
+const loadedAt = performance.now();
+
 function log(message: string): void {
-  process.stdout.write(`[bench] ${message}\n`);
+  process.stdout.write(`[bench +${((performance.now() - loadedAt) / 1000).toFixed(1)}s] ${message}\n`);
 }
 
 function sleep(msToWait: number): Promise<void> {
@@ -191,7 +201,8 @@ async function main(): Promise<number> {
     await drainRecords(d);
 
     // Each browser logs in as its own user; learn the users' openids with bare exchanges (also the reference latency).
-    const users = Math.max(config.browsers, config.warmupBrowsers, config.throughputConcurrency * 4);
+    // Concurrent logins of one user are fine: each gets its own code, and the openid is the user's.
+    const users = Math.max(config.browsers, config.warmupBrowsers, config.throughputConcurrency);
     log(`calibrating ${users} users with bare exchanges`);
     const openids: string[] = new Array(users);
     const bareLatencies: number[] = [];
@@ -211,15 +222,13 @@ async function main(): Promise<number> {
     const waitMore = ttlWaitMs(config.resultTtlMs) - (performance.now() - warmupEnded);
     if (waitMore > 0) await sleep(waitMore);
 
-    const plans = planBrowsers(config, new Rng(config.seed));
-    const runs: StrategyRun[] = [];
-    const rawCounters = new Map<StrategyId, unknown>();
-    for (const strategy of config.strategies) {
+    /** One strategy's duplicate phase with its memory snapshots (the result TTL is waited out before the next). */
+    const duplicatePhase = async (strategy: StrategyId, plans: BrowserPlan[], label: string): Promise<StrategyRun> => {
       await resetEmulator(emulator.origin);
       await setExchangeLatency(emulator.origin, config.exchangeLatency.fixedMs, config.exchangeLatency.jitterMs);
       const before = await memorySnapshot(d, strategy, 'before', 0);
       await setProbe(origins, true);
-      const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis) };
+      const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis as BenchRedis) };
       const started = performance.now();
       const outcomes = await runDuplicatePhase(target, strategy, plans);
       const phaseEnded = performance.now();
@@ -228,19 +237,28 @@ async function main(): Promise<number> {
       const load = {
         machineBusy: busyShare(cpuBefore.machine, machineCpu()),
         appCpuMs: cpuMsOf(probeStats) - cpuBefore.app,
-        redisCpuMs: ((await redisCpuSeconds(redis)) - cpuBefore.redis) * 1000,
+        redisCpuMs: ((await redisCpuSeconds(redis as BenchRedis)) - cpuBefore.redis) * 1000,
         redisRoundTrips: probeStats.flatMap((s) => s.redisRoundTrips),
       };
       await setProbe(origins, false);
       const drained = await drainRecords(d);
       const calls = await exchangeCounters(emulator.origin);
-      if (config.raw) rawCounters.set(strategy, await getJson(`${emulator.origin}/__emulator/counters`));
+      if (config.raw && label === 'duplicate') rawCounters.set(strategy, await getJson(`${emulator.origin}/__emulator/counters`));
       const rightAfter = await memorySnapshot(d, strategy, 'right after', performance.now() - phaseEnded);
       const libraryStats = strategyInfo(strategy).kind === 'library' ? probeStats.map((s) => s.library?.[strategy] ?? {}) : undefined;
       const wait = ttlWaitMs(config.resultTtlMs) - (performance.now() - phaseEnded);
       if (wait > 0) await sleep(wait);
       const afterTtl = await memorySnapshot(d, strategy, 'after TTL', performance.now() - phaseEnded);
-      runs.push({
+      const ok = outcomes.filter((o) => {
+        const last = o.hits[o.hits.length - 1];
+        return last?.status === 200 && last.openid === expectedOpenid(o.user);
+      }).length;
+      log(
+        `${strategy} (${label}, ${plans.length} browsers at ${(plans.length / Math.max(1e-9, (plans[plans.length - 1]?.arriveAtMs ?? 0) / 1000)).toFixed(0)}/s): ` +
+          `${ok}/${outcomes.length} visible logins ok, ${[...calls.values()].reduce((a, b) => a + b, 0)} exchanges, ` +
+          `${phaseSeconds.toFixed(1)} s, machine CPU ${(load.machineBusy * 100).toFixed(0)}% busy`,
+      );
+      return {
         strategy,
         outcomes,
         records: drained.records,
@@ -252,15 +270,19 @@ async function main(): Promise<number> {
         load,
         unloadedRecords: [],
         ...(libraryStats ? { libraryStats } : {}),
-      });
-      const ok = outcomes.filter((o) => {
-        const last = o.hits[o.hits.length - 1];
-        return last?.status === 200 && last.openid === expectedOpenid(o.user);
-      }).length;
-      log(
-        `${strategy}: ${ok}/${outcomes.length} visible logins ok, ${[...calls.values()].reduce((a, b) => a + b, 0)} exchanges, ` +
-          `${phaseSeconds.toFixed(1)} s, machine CPU ${(load.machineBusy * 100).toFixed(0)}% busy`,
-      );
+      };
+    };
+
+    const plans = planBrowsers(config, new Rng(config.seed));
+    const runs: StrategyRun[] = [];
+    const rawCounters = new Map<StrategyId, unknown>();
+    for (const strategy of config.strategies) runs.push(await duplicatePhase(strategy, plans, 'duplicate'));
+
+    // The same browsers at a heavy arrival rate: the latency figures under contention, reported apart.
+    const heavyRuns: StrategyRun[] = [];
+    if (config.heavyStrategies.length > 0) {
+      const heavyPlans = planBrowsers({ ...config, arrivalsPerSecond: config.heavyArrivalsPerSecond }, new Rng(config.seed));
+      for (const strategy of config.heavyStrategies) heavyRuns.push(await duplicatePhase(strategy, heavyPlans, 'heavy load'));
     }
 
     // Throughput at saturation, fixed latency, strategies interleaved in slices.
@@ -292,8 +314,8 @@ async function main(): Promise<number> {
             redisCpuMs: ((await redisCpuSeconds(redis)) - cpuBefore.redis) * 1000,
           };
           slices.set(strategy, [...(slices.get(strategy) ?? []), measured]);
-          // Let the previous strategy's in-flight state settle before the next slice.
-          await sleep(100);
+          // Let the previous strategy's in-flight state (and its garbage) settle before the next slice.
+          await sleep(Math.min(250, (sliceSeconds * 1000) / 4));
         }
       }
       await setRecording(origins, true);
@@ -316,8 +338,14 @@ async function main(): Promise<number> {
 
     const figures: StrategyFigures[] = runs.map((run) => analyze(run, expectedOpenid, offsets));
     const diagnostics: DiagnosticFigures[] = config.diagnostics.map((id) => analyzeDiagnostic(id, diagnosticRecords.get(id) ?? []));
+    const rateOf = (id: StrategyId): number | undefined => {
+      const own = slices.get(id);
+      return own ? own.reduce((a, s) => a + s.completed, 0) / own.reduce((a, s) => a + s.seconds, 0) : undefined;
+    };
+    const naiveRate = rateOf('naive');
     const naiveSlices = slices.get('naive');
-    const naiveRate = naiveSlices ? naiveSlices.reduce((a, s) => a + s.completed, 0) / naiveSlices.reduce((a, s) => a + s.seconds, 0) : undefined;
+    const passportNaiveRate = rateOf('naive-passport');
+    const heavyFigures: StrategyFigures[] = heavyRuns.map((run) => analyze(run, expectedOpenid, offsets));
     for (const f of [...figures, ...diagnostics]) {
       const own = slices.get(f.strategy);
       if (!own) continue;
@@ -327,6 +355,8 @@ async function main(): Promise<number> {
       f.throughput = {
         loginsPerSecond: rate,
         ...(naiveRate ? { ratioToNaive: rate / naiveRate } : {}),
+        ...(passportNaiveRate ? { ratioToPassportNaive: rate / passportNaiveRate } : {}),
+        ...(naiveSlices ? { roundRatiosToNaive: own.map((s, i) => s.completed / s.seconds / ((naiveSlices[i]?.completed ?? Number.NaN) / (naiveSlices[i]?.seconds ?? 1))) } : {}),
         completed,
         failed: own.reduce((a, s) => a + s.failed, 0),
         seconds,
@@ -347,6 +377,14 @@ async function main(): Promise<number> {
         );
       }
     }
+    for (const f of [...figures, ...diagnostics]) {
+      if (f.throughput && f.throughput.machineBusy < 0.9) {
+        notes.push(
+          `${f.label}: the machine was only ${(f.throughput.machineBusy * 100).toFixed(0)}% busy during its throughput slices: ` +
+            'not saturated, so its logins/s measure latency as much as cost (raise the concurrency).',
+        );
+      }
+    }
     for (const run of runs) {
       if (run.recordsUnsettled > 0 || run.recordsDropped > 0) {
         notes.push(`${run.strategy}: ${run.recordsUnsettled} hits had not settled when records were collected, ${run.recordsDropped} not recorded.`);
@@ -359,6 +397,7 @@ async function main(): Promise<number> {
       instances: config.instances,
       browsersPerStrategy: config.browsers,
       arrivalsPerSecond: config.arrivalsPerSecond,
+      heavyArrivalsPerSecond: heavyRuns.length > 0 ? config.heavyArrivalsPerSecond : 0,
       androidShare: config.androidShare,
       replayShare: config.replayShare,
       androidGapMs: config.androidGapMs,
@@ -383,17 +422,18 @@ async function main(): Promise<number> {
       notes,
     };
 
-    process.stdout.write(renderTerminal(description, figures, checks, diagnostics));
+    process.stdout.write(renderTerminal(description, figures, checks, diagnostics, heavyFigures));
     await mkdir(config.outDir, { recursive: true });
     const json = {
       schema: 'nestjs-wechat-auth-bench/1',
       run: { ...description, runId, config },
       strategies: figures,
+      heavyLoad: heavyFigures,
       diagnostics,
       targets: checks,
     };
     await writeFile(join(config.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-    await writeFile(join(config.outDir, 'latest.md'), renderMarkdown(description, figures, checks, diagnostics));
+    await writeFile(join(config.outDir, 'latest.md'), renderMarkdown(description, figures, checks, diagnostics, heavyFigures));
     if (config.raw) {
       const raw = runs.map((r) => ({ ...r, exchangeCalls: Object.fromEntries(r.exchangeCalls), rawCounters: rawCounters.get(r.strategy) }));
       await writeFile(join(config.outDir, 'raw.json'), JSON.stringify({ offsets: clockOffsets, runs: raw }));

@@ -20,6 +20,9 @@ import {
   type Type,
 } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { CacheModule } from '@nestjs/cache-manager';
+import KeyvRedis from '@keyv/redis';
+import { Keyv } from 'keyv';
 import type { Request, Response } from 'express';
 import { createClient } from 'redis';
 import {
@@ -38,6 +41,7 @@ import { DroppedCallbackError, LockNotAcquiredError, type BaselineStrategy } fro
 import { DictionaryBaseline } from './baselines/dictionary.baseline.js';
 import { DropDuplicateBaseline } from './baselines/drop-duplicate.baseline.js';
 import { NaiveBaseline } from './baselines/naive.baseline.js';
+import { naivePassportController, naivePassportStrategy } from './baselines/naive-passport.baseline.js';
 import {
   PollingLockBaseline,
   REDIS_SEMAPHORE_DEFAULTS,
@@ -108,7 +112,7 @@ function libraryModule(
   id: StrategyId,
   strategyName: string,
   config: BenchInstanceConfig,
-  variant: 'portable' | 'fast-path' | 'uncoordinated',
+  variant: 'portable-cache' | 'portable' | 'fast-path' | 'uncoordinated',
 ): DynamicModule {
   @Module({})
   class LibraryHooks implements OnModuleInit {
@@ -126,27 +130,35 @@ function libraryModule(
       if (config.profile) profileCodeExchange(id, this.service);
     }
   }
+  const options = {
+    appId: config.appId,
+    appSecret: config.appSecret,
+    callbackURL: `${PUBLIC_ORIGIN}/s/${id}/callback`,
+    scope: 'snsapi_base' as const,
+    apiBaseURL: config.emulatorOrigin,
+    oauthBaseURL: config.emulatorOrigin,
+    strategyName,
+    codeExchange:
+      variant === 'uncoordinated'
+        ? { resultTtlMs: config.resultTtlMs }
+        : {
+            redis: config.redisUrl,
+            keyPrefix: keyPrefixFor(config.runId, id),
+            resultTtlMs: config.resultTtlMs,
+            redisFastPath: variant === 'fast-path',
+          },
+  };
   return {
     module: LibraryHooks,
     imports: [
-      WechatAuthModule.forRoot({
-        appId: config.appId,
-        appSecret: config.appSecret,
-        callbackURL: `${PUBLIC_ORIGIN}/s/${id}/callback`,
-        scope: 'snsapi_base',
-        apiBaseURL: config.emulatorOrigin,
-        oauthBaseURL: config.emulatorOrigin,
-        strategyName,
-        codeExchange:
-          variant === 'uncoordinated'
-            ? { resultTtlMs: config.resultTtlMs }
-            : {
-                redis: config.redisUrl,
-                keyPrefix: keyPrefixFor(config.runId, id),
-                resultTtlMs: config.resultTtlMs,
-                redisFastPath: variant === 'fast-path',
-              },
-      }),
+      variant === 'portable-cache'
+        ? // The README's multi-instance set-up: the app's CacheModule with @keyv/redis. Imported by this registration
+          // only (the README registers it globally), so that the other variants run without it.
+          WechatAuthModule.forRootAsync({
+            imports: [CacheModule.register({ stores: [new Keyv({ store: new KeyvRedis(config.redisUrl) })] })],
+            useFactory: () => options,
+          })
+        : WechatAuthModule.forRoot(options),
     ],
     controllers: [libraryController(id, strategyName)],
   };
@@ -378,12 +390,14 @@ export async function createBenchAppModule(config: BenchInstanceConfig): Promise
 
   @Module({
     imports: [
-      libraryModule('library', 'lib', config, 'portable'),
+      libraryModule('library', 'lib', config, 'portable-cache'),
+      libraryModule('library-nocache', 'libnocache', config, 'portable'),
       libraryModule('library-fastpath', 'libfast', config, 'fast-path'),
       libraryModule('library-uncoordinated', 'libnocoord', config, 'uncoordinated'),
     ],
-    controllers: [BaselineController, BenchController],
+    controllers: [BaselineController, BenchController, naivePassportController(recorder)],
     providers: [
+      naivePassportStrategy(config.emulatorOrigin, config.appId),
       { provide: BENCH_CONFIG, useValue: config },
       { provide: BASELINES, useValue: baselines },
       { provide: WechatApiClient, useValue: client },

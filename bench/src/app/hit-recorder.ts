@@ -26,7 +26,7 @@ export class HitRecorder {
     const header = req.headers[HIT_HEADER];
     if (!this.enabled || typeof header !== 'string') return next();
     const match = /^(\d{1,9})\.(\d{1,3})\.([01])$/.exec(header);
-    const strategy = /^\/[sb]\/([a-z-]+)\/callback/.exec(req.path)?.[1];
+    const strategy = /^\/[sbp]\/([a-z-]+)\/callback/.exec(req.path)?.[1];
     if (!match || !isStrategyId(strategy)) return next();
     if (this.records.length >= MAX_RECORDS) {
       this.dropped++;

@@ -85,7 +85,7 @@ export function instrumentCodeExchange(id: StrategyId, service: CodeExchangeServ
 export function profileCodeExchange(id: StrategyId, service: CodeExchangeService): void {
   const internals = service as unknown as Record<string, Record<string, unknown> | undefined>;
   const targets: Array<[Record<string, unknown> | undefined, string, string]> = [
-    [internals.sealer, 'seal', 'seal'],
+    [internals.sealer, 'sealEncoded', 'seal'],
     [internals.sealer, 'open', 'open'],
     [internals.shared, 'claim', 'claim'],
     [internals.shared, 'complete', 'complete'],

@@ -5,9 +5,15 @@ export interface BenchConfig {
   profile: 'full' | 'quick' | 'tiny';
   instances: number;
   strategies: StrategyId[];
-  /** Browsers of the duplicate phase, per strategy, and how fast they arrive. */
+  /** Browsers of the duplicate phase, per strategy, and how fast they arrive (a load that does not saturate the machine). */
   browsers: number;
   arrivalsPerSecond: number;
+  /**
+   * The same browsers again at a heavy arrival rate, for these strategies only (0 or none: skipped): the latency
+   * figures under contention, reported apart from the targets.
+   */
+  heavyArrivalsPerSecond: number;
+  heavyStrategies: StrategyId[];
   /** Share of browsers showing the Android double hit; the rest produce a storm. */
   androidShare: number;
   /** Second Android hit 0..androidGapMs after the first (the first is then aborted). */
@@ -24,6 +30,7 @@ export interface BenchConfig {
   exchangeLatency: { fixedMs: number; jitterMs: number };
   /** Fixed latency of the throughput phase (jitter would only add noise to a ratio). */
   throughputLatencyMs: number;
+  /** Closed-loop browsers of the throughput phase: enough to saturate the machine (its busy share is reported). */
   throughputConcurrency: number;
   /** Per strategy, split in `throughputRounds` interleaved slices so that drift hits every strategy alike. */
   throughputSeconds: number;
@@ -58,6 +65,7 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --strategies a,b     only these strategies (${STRATEGY_IDS.join(', ')})
   --browsers N         browsers per strategy in the duplicate phase
   --rate N             browsers arriving per second in the duplicate phase (default 50; tiny 40)
+  --heavy-rate N       arrival rate of the extra heavy-load phase (default 150; 0 skips it; tiny skips it)
   --seed N             load seed (same seed, same load)
   --out DIR            where to write latest.json, latest.md, latency.svg (default bench/results)
   --raw                also write raw.json: every hit record and browser outcome, emulator counters
@@ -78,7 +86,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       flags.set(name, true);
       continue;
     }
-    if (!['instances', 'strategies', 'browsers', 'rate', 'seed', 'out', 'cpu-prof'].includes(name)) {
+    if (!['instances', 'strategies', 'browsers', 'rate', 'heavy-rate', 'seed', 'out', 'cpu-prof'].includes(name)) {
       throw new TypeError(`unknown option --${name}\n\n${USAGE}`);
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
@@ -124,6 +132,13 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
   };
   const diagnosticsFor = (on: boolean): StrategyId[] => (on && strategies.includes('library') ? ['library-uncoordinated'] : []);
+  // Heavy load: the library's rows, and the lean naive as the reference for what the contention alone costs.
+  const heavyFor = (rate: number, full = true): Pick<BenchConfig, 'heavyArrivalsPerSecond' | 'heavyStrategies'> => {
+    const heavyArrivalsPerSecond = int('heavy-rate', rate, 0, 10_000);
+    const ids: StrategyId[] = full ? ['library', 'library-nocache', 'library-fastpath', 'naive'] : ['library'];
+    const picked = heavyArrivalsPerSecond > 0 ? strategies.filter((id) => ids.includes(id)) : [];
+    return { heavyArrivalsPerSecond, heavyStrategies: picked };
+  };
   // Throughput is reported as a ratio to naive, so naive always runs there when any strategy does.
   const throughputFor = (ids: StrategyId[]) => {
     const picked = strategies.filter((id) => ids.includes(id));
@@ -137,6 +152,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         instances: int('instances', 2, 1, 8),
         browsers: int('browsers', 8, 1, 100_000),
         arrivalsPerSecond: int('rate', 40, 1, 10_000),
+        ...heavyFor(0),
         throughputConcurrency: 8,
         throughputSeconds: 0.6,
         throughputRounds: 1,
@@ -152,12 +168,14 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         ...base,
         profile,
         instances: int('instances', 3, 1, 8),
-        browsers: int('browsers', 64, 1, 100_000),
+        browsers: int('browsers', 48, 1, 100_000),
         arrivalsPerSecond: int('rate', 50, 1, 10_000),
-        throughputConcurrency: 48,
-        throughputSeconds: 1.5,
+        // The README's configuration only: quick stays under a minute.
+        ...heavyFor(150, false),
+        throughputConcurrency: 160,
+        throughputSeconds: 1.2,
         throughputRounds: 2,
-        throughputStrategies: throughputFor(['naive', 'library', 'library-fastpath']),
+        throughputStrategies: throughputFor(['naive', 'naive-passport', 'library', 'library-fastpath']),
         diagnostics: diagnosticsFor(true),
         resultTtlMs: 1_000,
         warmupBrowsers: 8,
@@ -171,9 +189,10 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         instances: int('instances', 3, 1, 8),
         browsers: int('browsers', 800, 1, 100_000),
         arrivalsPerSecond: int('rate', 50, 1, 10_000),
-        throughputConcurrency: 64,
-        throughputSeconds: 6,
-        throughputRounds: 4,
+        ...heavyFor(150),
+        throughputConcurrency: 192,
+        throughputSeconds: 12,
+        throughputRounds: 8,
         throughputStrategies: throughputFor([...STRATEGY_IDS]),
         diagnostics: diagnosticsFor(true),
         resultTtlMs: 3_000,

@@ -22,12 +22,12 @@ export async function connectRedis(url: string): Promise<BenchRedis> {
   return client;
 }
 
-/** Keys under a prefix (SCAN, bounded). */
+/** Keys containing a prefix, at the start or after a store's own namespace (keyv writes `keyv:<key>`). SCAN, bounded. */
 export async function countKeys(redis: BenchRedis, prefix: string): Promise<number> {
   let cursor = '0';
   let total = 0;
   for (let i = 0; i < 100_000; i++) {
-    const reply = (await redis.sendCommand(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
+    const reply = (await redis.sendCommand(['SCAN', cursor, 'MATCH', `*${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
     total += reply[1].length;
     cursor = reply[0];
     if (cursor === '0') break;
@@ -35,12 +35,12 @@ export async function countKeys(redis: BenchRedis, prefix: string): Promise<numb
   return total;
 }
 
-/** Deletes every key under a prefix (the run's own keys only). */
+/** Deletes every key containing a prefix (the run's own keys only, whatever namespace a store adds). */
 export async function deleteKeys(redis: BenchRedis, prefix: string): Promise<number> {
   let cursor = '0';
   let deleted = 0;
   for (let i = 0; i < 100_000; i++) {
-    const reply = (await redis.sendCommand(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
+    const reply = (await redis.sendCommand(['SCAN', cursor, 'MATCH', `*${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
     if (reply[1].length > 0) deleted += Number(await redis.sendCommand(['UNLINK', ...reply[1]]));
     cursor = reply[0];
     if (cursor === '0') break;

@@ -8,8 +8,10 @@ import type { Distribution } from './stats.js';
  */
 const COLORS: Record<string, string> = {
   library: '#07c160',
+  'library-nocache': '#2fb36e',
   'library-fastpath': '#0a8f4a',
   naive: '#fa5151',
+  'naive-passport': '#d4380d',
   'drop-duplicate': '#fa9d3b',
   dictionary: '#b37feb',
   'redis-lock-redlock': '#1485ee',

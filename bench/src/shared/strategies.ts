@@ -4,8 +4,10 @@
  */
 export type StrategyId =
   | 'library'
+  | 'library-nocache'
   | 'library-fastpath'
   | 'naive'
+  | 'naive-passport'
   | 'drop-duplicate'
   | 'dictionary'
   | 'redis-lock-redlock'
@@ -20,6 +22,8 @@ export interface StrategyInfo {
   kind: 'library' | 'baseline' | 'diagnostic';
   /** What it is, and which published approach a baseline models. */
   models: string;
+  /** First segment of its routes: `s` (library), `b` (hand-written baselines), `p` (passport baseline). */
+  routePrefix: 's' | 'b' | 'p';
 }
 
 export const STRATEGIES: readonly StrategyInfo[] = [
@@ -28,21 +32,44 @@ export const STRATEGIES: readonly StrategyInfo[] = [
     label: 'nestjs-wechat-auth',
     kind: 'library',
     models:
-      'This library, as the README configures it for several instances: WechatAuthGuard, codeExchange.redis set (portable path: ' +
-      'Redis lock + Redis result store, waiters woken by pub/sub).',
+      'This library, as the README configures it for several instances: WechatAuthGuard, a CacheModule with @keyv/redis ' +
+      '(results in the cache-manager cache: the portable default) and codeExchange.redis (the Redis lock, waiters woken by pub/sub).',
+    routePrefix: 's',
+  },
+  {
+    id: 'library-nocache',
+    label: 'nestjs-wechat-auth (no CacheModule)',
+    kind: 'library',
+    models:
+      'This library with codeExchange.redis and no CacheModule: the same portable protocol, results kept in Redis on the ' +
+      "library's own connection, so claim and completion each take one round trip.",
+    routePrefix: 's',
   },
   {
     id: 'library-fastpath',
     label: 'nestjs-wechat-auth (fast path)',
     kind: 'library',
     models: 'This library with codeExchange.redisFastPath: true (one Lua script to claim, one to complete and wake).',
+    routePrefix: 's',
   },
   {
     id: 'naive',
     label: 'naive',
     kind: 'baseline',
     models:
-      'Exchange on every callback, as passport-oauth2-style strategies do (verify state, then call /sns/oauth2/access_token).',
+      'Exchange on every callback, as passport-oauth2-style strategies do (verify state, then call /sns/oauth2/access_token). ' +
+      'Written lean by hand: a plain controller, no passport.',
+    routePrefix: 'b',
+  },
+  {
+    id: 'naive-passport',
+    label: 'naive (passport-oauth2)',
+    kind: 'baseline',
+    models:
+      'The same naive exchange as an app writes it with passport-oauth2 and @nestjs/passport (like passport-wechat): an ' +
+      'OAuth2Strategy through PassportStrategy, AuthGuard on both routes, the state in the same signed cookie through ' +
+      "passport-oauth2's state-store interface, the token call overridden to WeChat's GET with the same client call.",
+    routePrefix: 'p',
   },
   {
     id: 'drop-duplicate',
@@ -52,6 +79,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
       'The common blog fix (再谈微信公众号网页授权的40163错误): one global random token per process, set at login start, ' +
       'compared with the callback state and swapped on first use; a callback whose state no longer matches is dropped. ' +
       'Modelled per instance in-process, as the blog does with a Django global.',
+    routePrefix: 'b',
   },
   {
     id: 'dictionary',
@@ -61,6 +89,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
       'The Senparc.Weixin (C#) fix (OAuth 40029 article): a static Dictionary code → result behind a lock, check-then-act: ' +
       'check, insert null, exchange outside the lock, insert the result; on 40029/40163 read the dictionary again. ' +
       'In-process only, nothing expires.',
+    routePrefix: 'b',
   },
   {
     id: 'redis-lock-redlock',
@@ -70,6 +99,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
       'A Redis lock per code with polling waiters, using redlock\'s defaults (retryCount 10, retryDelay 200 ms, ' +
       'retryJitter 100 ms: each retry waits 200 ± 100 ms). Written here with SET NX PX + compare-and-delete; the holder ' +
       'stores the result with a TTL, a waiter that gets the lock reads it first.',
+    routePrefix: 'b',
   },
   {
     id: 'redis-lock-semaphore',
@@ -78,6 +108,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
     models:
       'The same lock with redis-semaphore Mutex defaults (retryInterval 10 ms, acquireTimeout 10 s, lockTimeout 10 s). ' +
       'Written here with SET NX PX + compare-and-delete.',
+    routePrefix: 'b',
   },
 ];
 
@@ -95,6 +126,7 @@ export const DIAGNOSTICS: readonly StrategyInfo[] = [
       'Diagnostic, not a strategy: this library\'s routes and guard with CodeExchangeService.exchange() replaced by a direct ' +
       'call of the upstream exchange (the harness patches the instance). It fails on duplicates like naive; it shows what ' +
       'the rest of the stack costs.',
+    routePrefix: 's',
   },
 ];
 
@@ -112,7 +144,7 @@ export function strategyInfo(id: StrategyId): StrategyInfo {
 
 /** Where a strategy's login and callback routes live on every instance. */
 export function routeOf(id: StrategyId, route: 'login' | 'callback'): string {
-  return `/${strategyInfo(id).kind === 'baseline' ? 'b' : 's'}/${id}/${route}`;
+  return `/${strategyInfo(id).routePrefix}/${id}/${route}`;
 }
 
 /** Header the load generator sets on every callback hit: `<browser>.<hit>.<last ? 1 : 0>`. */

@@ -160,6 +160,17 @@ function sum(instances: Instance[], counter: 'winners' | 'localJoins' | 'remoteW
 
 let redis: TestRedisClient;
 
+/**
+ * The winner is answered before its outcome is stored (the store completes in the background): waits until the
+ * outcomes under `prefix` are stored and their locks released.
+ */
+async function outcomesStored(prefix: string, client: TestRedisClient = redis): Promise<void> {
+  await eventually(async () => {
+    const keys = await scanKeys(client, prefix);
+    return keys.some((k) => k.endsWith(':result')) && !keys.some((k) => k.endsWith(':lock'));
+  }, 5_000, 5);
+}
+
 beforeAll(async () => {
   redis = await connectTestRedis();
 });
@@ -245,6 +256,7 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     const exchange = succeedAfter(20, identity('late'));
     const first = await a.service.exchange(request(code, binding, exchange));
     const again = await a.service.exchange(request(code, binding, exchange));
+    await outcomesStored(prefix);
     const elsewhere = await b.service.exchange(request(code, binding, exchange));
     // A brand-new instance has nothing in process: it must find the outcome in the shared store.
     const [fresh] = await cluster(1);
@@ -417,6 +429,7 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     const binding = newBinding();
     const secretValue = identity('sealed');
     await a.service.exchange(request(code, binding, succeedAfter(5, secretValue)));
+    await outcomesStored(prefix);
     const keys = await scanKeys(redis, prefix);
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) {
@@ -450,6 +463,109 @@ describe('CodeExchangeService with cache-manager-redis-yet through KeyvAdapter',
       expect(node.service.health()).toBe('disabled');
     } finally {
       await node.close();
+      await deleteKeys(redis, prefix);
+    }
+  });
+});
+
+describe.each([
+  ['fast path', true],
+  ['portable, no cache', false],
+])('CodeExchangeService storing the winner\'s outcome after answering it (%s)', (_label, redisFastPath) => {
+  // A private Redis: the test pauses its writes, which must not slow other test files down.
+  let server: DisposableRedisServer;
+  let admin: TestRedisClient;
+
+  beforeAll(async () => {
+    server = await DisposableRedisServer.start();
+    admin = await connectTestRedis(server.url);
+  });
+
+  afterAll(async () => {
+    await admin.close();
+    await server.kill();
+  });
+
+  it('is answered before the store completes, and shutdown waits for it: a new instance then finds the outcome', async () => {
+    const prefix = uniquePrefix('bg');
+    const a = await instance({ ...base(prefix), redis: server.url, redisFastPath });
+    let b: Instance | undefined;
+    try {
+      const code = newCode();
+      const binding = newBinding();
+      const value = identity('background');
+      // Redis holds every write for 300 ms from the end of the exchange: the outcome cannot be stored before then.
+      const exchange = fakeExchange(async () => {
+        await admin.sendCommand(['CLIENT', 'PAUSE', '300', 'WRITE']);
+        return value;
+      });
+      const answeredAt = Date.now();
+      const first = await a.service.exchange(request(code, binding, exchange));
+      expect(first).toEqual(value);
+      expect(Date.now() - answeredAt).toBeLessThan(250);
+      // Answered, not yet stored: the lock is still held and there is no outcome in Redis (reads are not paused).
+      const keys = await scanKeys(admin, prefix);
+      expect(keys.filter((k) => k.endsWith(':lock'))).toHaveLength(1);
+      expect(keys.filter((k) => k.endsWith(':result'))).toEqual([]);
+      // Duplicates in this process are served at once, whatever the store is doing.
+      await expect(a.service.exchange(request(code, binding, exchange))).resolves.toEqual(first);
+      await a.close();
+      expect(Date.now() - answeredAt).toBeGreaterThanOrEqual(250);
+      expect((await scanKeys(admin, prefix)).filter((k) => k.endsWith(':result'))).toHaveLength(1);
+      expect((await scanKeys(admin, prefix)).filter((k) => k.endsWith(':lock'))).toEqual([]);
+      b = await instance({ ...base(prefix), redis: server.url, redisFastPath });
+      await expect(b.service.exchange(request(code, binding, exchange))).resolves.toEqual(first);
+      expect(b.service.stats().lateHits).toBe(1);
+      expect(exchange.calls).toBe(1);
+      expect(a.logger.count('warn')).toBe(0);
+    } finally {
+      await admin.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+      await a.close();
+      await b?.close();
+      await deleteKeys(admin, prefix);
+    }
+  });
+});
+
+describe('CodeExchangeService when storing an answered outcome fails', () => {
+  it('logs it once, serves this process, and leaves duplicates elsewhere to take over when the lock expires', async () => {
+    const prefix = uniquePrefix('bgfail');
+    const realCache = createCache({ stores: [new Keyv({ store: new KeyvRedis(REDIS_URL) })] });
+    let failSets = 1;
+    // The holder's cache refuses its first write, as a store that is full or briefly unreachable would.
+    const failingCache: ConstructorParameters<typeof CodeExchangeService>[1] = {
+      get: (key) => realCache.get(key),
+      set: (key, value, ttl) => (failSets-- > 0 ? Promise.reject(new Error('OOM command not allowed')) : realCache.set(key, value, ttl)),
+    };
+    const lockTtlMs = 1_200;
+    const holder = await instance({ ...base(prefix, { lockTtlMs }), redis: REDIS_URL }, failingCache);
+    const waiter = await instance({ ...base(prefix, { lockTtlMs }), redis: REDIS_URL }, realCache);
+    try {
+      const code = newCode();
+      const binding = newBinding();
+      const exchange = succeedAfter(100, identity('unstored'));
+      const started = Date.now();
+      const [fromHolder, fromWaiter] = await Promise.all([
+        holder.service.exchange(request(code, binding, exchange)),
+        sleep(30).then(() => waiter.service.exchange(request(code, binding, exchange))),
+      ]);
+      expect(fromHolder.openid).toBe('o-unstored');
+      // As if the holder had died: the waiter took over once the lock expired (WeChat would answer that second
+      // exchange with 40163; here the fake succeeds again).
+      expect(fromWaiter.openid).toBe('o-unstored');
+      expect(exchange.calls).toBe(2);
+      expect(waiter.service.stats().takeovers).toBe(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(lockTtlMs - 100);
+      // The holder's own duplicates still get its outcome.
+      await expect(holder.service.exchange(request(code, binding, exchange))).resolves.toEqual(fromHolder);
+      const warnings = holder.logger.lines.filter((l) => l.level === 'warn');
+      expect(warnings).toEqual([{ level: 'warn', message: expect.stringContaining('Storing the outcome of code exchange') }]);
+      expect(warnings[0].message).not.toContain(code);
+      expect(holder.service.health()).toBe('up');
+    } finally {
+      await holder.close();
+      await waiter.close();
+      await realCache.disconnect();
       await deleteKeys(redis, prefix);
     }
   });
@@ -593,7 +709,7 @@ describe.each([
     const probe = await connectTestRedis(server.url);
     try {
       await service.exchange(request(newCode(), newBinding(), succeedAfter(5, identity('after'))));
-      expect((await scanKeys(probe, prefix)).some((k) => k.endsWith(':result'))).toBe(true);
+      await outcomesStored(prefix, probe);
     } finally {
       await probe.close();
     }

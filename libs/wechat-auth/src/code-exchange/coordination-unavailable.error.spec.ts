@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { REDIS_URL, connectTestRedis } from '../../../../test/support/code-exchange.harness.js';
-import { CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
+import { CommandTimeouts, CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
 import { RedisCoordinationConnection } from './redis-coordination.connection.js';
 
 /** Blocks this process (no timers, no I/O) for `ms`: what a long GC or a CPU-starved container does. */
@@ -36,6 +36,52 @@ describe('withTimeout', () => {
     const waiting = withTimeout(new Promise(() => undefined), 80, 'claim');
     block(300);
     await expect(waiting).rejects.toThrow(CoordinationUnavailableError);
+    expect(Date.now() - started).toBeLessThan(300 + 2 * 80 + 500);
+  });
+});
+
+describe('CommandTimeouts (one timer for every command of a connection)', () => {
+  it('times out each unanswered command once, after the timeout, and never an answered one', async () => {
+    const timeouts = new CommandTimeouts(80);
+    const timedOut: string[] = [];
+    const started = Date.now();
+    const commands = Array.from({ length: 40 }, (_, i) =>
+      timeouts.track(`op${i}`, (error) => {
+        expect(error).toBeInstanceOf(CoordinationUnavailableError);
+        timedOut.push(error.message);
+      }),
+    );
+    // Half are answered at once, a quarter just before their deadline.
+    commands.forEach((command, i) => {
+      if (i % 2 === 0) command.settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    commands.forEach((command, i) => {
+      if (i % 4 === 1) command.settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(timedOut).toHaveLength(10);
+    expect(timedOut[0]).toMatch(/^Coordination op\d+ failed: timed out after 80 ms$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+    // Nothing lingers: the queue is empty and no timer is left.
+    expect(timeouts.size).toBe(0);
+  });
+
+  it('forgives a stall of this process once, and still times out within two timeouts', async () => {
+    const timeouts = new CommandTimeouts(80);
+    let answeredLate = 0;
+    let unanswered = 0;
+    const answered = timeouts.track('answered', () => answeredLate++);
+    timeouts.track('never', () => unanswered++);
+    const started = Date.now();
+    block(300);
+    // The reply is handled 20 ms after the stall: in time only because the stall earned the command another 80 ms.
+    setTimeout(() => {
+      answered.settled = true;
+    }, 20);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(answeredLate).toBe(0);
+    expect(unanswered).toBe(1);
     expect(Date.now() - started).toBeLessThan(300 + 2 * 80 + 500);
   });
 });

@@ -74,3 +74,89 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, operation: strin
     },
   );
 }
+
+/** A command waiting for its reply under {@link CommandTimeouts}. */
+export interface TrackedCommand {
+  /** Set once the command has an outcome (reply, error or timeout): later outcomes are ignored. */
+  settled: boolean;
+}
+
+interface Deadline extends TrackedCommand {
+  due: number;
+  extended: boolean;
+  readonly operation: string;
+  readonly onTimeout: (error: CoordinationUnavailableError) => void;
+}
+
+/**
+ * The per-command timeout of a connection, with the semantics of {@link withTimeout} (a stall of this process is
+ * forgiven once; the rejection waits for the next I/O poll), but one timer for all commands instead of a timer, two
+ * promises and a race per command. Every command gets the same timeout, so deadlines come in send order: the timer
+ * is armed for the earliest pending deadline, and when it fires it drops the commands answered meanwhile, expires
+ * the overdue ones and re-arms for the next. Work per command is constant; the queue holds at most the commands sent
+ * within one timeout.
+ */
+export class CommandTimeouts {
+  private queue: Deadline[] = [];
+  private timer?: NodeJS.Timeout;
+  private timerDue = 0;
+
+  constructor(private readonly ms: number) {}
+
+  /** Commands tracked and not yet dropped from the queue (for tests). */
+  get size(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Starts the clock of one command. The caller sets `settled` when the reply (or an error) arrives; otherwise
+   * `onTimeout` is called once, after the timeout.
+   */
+  track(operation: string, onTimeout: (error: CoordinationUnavailableError) => void): TrackedCommand {
+    const deadline: Deadline = { settled: false, due: performance.now() + this.ms, extended: false, operation, onTimeout };
+    this.queue.push(deadline);
+    if (this.timer === undefined) this.arm(deadline.due);
+    return deadline;
+  }
+
+  private arm(due: number): void {
+    this.timerDue = due;
+    this.timer = setTimeout(this.fire, Math.max(0, due - performance.now()));
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    // Fired much later than due: this process was blocked (GC, CPU starvation, synchronous work) across deadlines.
+    const stalled = now - this.timerDue > STALL_TOLERANCE_MS;
+    const live: Deadline[] = [];
+    const overdue: Deadline[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const deadline of this.queue) {
+      if (deadline.settled) continue;
+      if (deadline.due <= now) {
+        if (stalled && !deadline.extended) {
+          deadline.extended = true;
+          deadline.due = now + this.ms;
+        } else {
+          overdue.push(deadline);
+          continue;
+        }
+      }
+      live.push(deadline);
+      if (deadline.due < next) next = deadline.due;
+    }
+    this.queue = live;
+    if (live.length > 0) this.arm(next);
+    if (overdue.length === 0) return;
+    // After a block, timers run before pending I/O: a reply that arrived meanwhile must not lose to its timeout.
+    setImmediate(() => {
+      for (const deadline of overdue) {
+        if (deadline.settled) continue;
+        deadline.settled = true;
+        deadline.onTimeout(new CoordinationUnavailableError(deadline.operation, new Error(`timed out after ${this.ms} ms`)));
+      }
+    });
+  };
+}

@@ -64,6 +64,14 @@ export class LocalFlightTable {
     this.entries.set(id, { kind: 'settled', envelope, expiresAt: this.now() + this.ttlMs });
   }
 
+  /** Replaces a settled outcome by the one actually shared (another instance stored first); keeps its expiry. */
+  replaceOutcome(id: string, previous: string, envelope: string): void {
+    const entry = this.entries.get(id);
+    if (entry?.kind === 'settled' && entry.envelope === previous) {
+      this.entries.set(id, { kind: 'settled', envelope, expiresAt: entry.expiresAt });
+    }
+  }
+
   /** Drops a flight that failed without a shareable outcome. */
   drop(id: string, promise: Promise<string>): void {
     this.flights--;

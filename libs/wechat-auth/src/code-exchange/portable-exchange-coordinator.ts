@@ -6,27 +6,45 @@ import type { ExchangeSignal } from './exchange-signal.js';
 
 const ignore = (): void => undefined;
 
+/** How the ports of a {@link PortableExchangeCoordinator} relate. */
+export interface PortableCoordinationOptions {
+  /**
+   * The store, the lock and the signal apply operations in the order they are called, even without waiting for
+   * one to finish before calling the next: they share one Redis connection (or one process). The coordinator then
+   * sends claim and completion in one round trip each. Leave false for separate backends, e.g. a cache-manager store
+   * on its own connection.
+   */
+  ordered?: boolean;
+}
+
 /**
  * The portable protocol, built from ports: outcomes in an {@link ExchangeResultStore} (usually the app's
  * cache-manager cache), an {@link ExchangeLock} and an {@link ExchangeSignal}.
  *
- * Claim reads the outcome and tries the lock in parallel (one round-trip of latency). Because the read and the lock
- * may hit different servers, a caller that got the lock reads again before exchanging: the previous holder may have
- * stored its outcome and released between the two.
+ * Holders store the outcome before they release the lock, so a claimer that gets the lock and only then reads the
+ * store sees any outcome stored before. With ordered ports the claim sends the lock command and then the read in one
+ * round trip, and the completion sends store, release and publish in one. Otherwise the claim reads the outcome and
+ * tries the lock in parallel (one round trip of latency), and a caller that got the lock reads again before
+ * exchanging, because the previous holder may have stored its outcome and released between the two.
  */
 export class PortableExchangeCoordinator implements ExchangeCoordinator {
+  private readonly ordered: boolean;
+
   constructor(
     readonly scope: 'shared' | 'in-process',
     private readonly store: ExchangeResultStore,
     private readonly lock: ExchangeLock,
     private readonly signal: ExchangeSignal,
-  ) {}
+    options: PortableCoordinationOptions = {},
+  ) {
+    this.ordered = options.ordered === true;
+  }
 
   async claim(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
-    const [stored, attempt] = await Promise.allSettled([
-      this.store.get(key.resultKey),
-      this.lock.tryAcquire(key.lockKey, token, lockTtlMs),
-    ]);
+    // Ordered: called in this order without waiting, the lock command is applied before the read.
+    const attempting = this.lock.tryAcquire(key.lockKey, token, lockTtlMs);
+    const reading = this.store.get(key.resultKey);
+    const [attempt, stored] = await Promise.allSettled([attempting, reading]);
     if (attempt.status === 'rejected') {
       if (stored.status === 'fulfilled' && stored.value !== undefined) return { kind: 'result', envelope: stored.value };
       // The lock command may still have been applied (a timeout is not a "no"): give it back.
@@ -43,6 +61,7 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       return { kind: 'result', envelope: stored.value };
     }
     if (!attempt.value.acquired) return { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
+    if (this.ordered) return { kind: 'acquired' };
     let again: string | undefined;
     try {
       again = await this.store.get(key.resultKey);
@@ -65,8 +84,19 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
   ): Promise<string> {
     let stored = envelope;
     const existing = options.preferExisting ? await this.store.get(key.resultKey) : undefined;
-    if (existing !== undefined) stored = existing;
-    else await this.store.set(key.resultKey, envelope, options.resultTtlMs);
+    if (existing !== undefined) {
+      stored = existing;
+    } else if (this.ordered) {
+      // One round trip; the order of the calls is the order they are applied in: stored, then released.
+      await Promise.all([
+        this.store.set(key.resultKey, envelope, options.resultTtlMs),
+        this.lock.release(key.lockKey, token),
+        this.signal.publish(key.channel, envelope),
+      ]);
+      return envelope;
+    } else {
+      await this.store.set(key.resultKey, envelope, options.resultTtlMs);
+    }
     // Stored first, then released: a claimer that finds the lock free always finds the outcome.
     await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, stored)]);
     return stored;

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { LoggerService } from '@nestjs/common';
 import type { CodeExchangeRedisClient } from './code-exchange.options.js';
-import { CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
+import { CommandTimeouts, CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
 
 /** The node-redis v5 client surface used beyond {@link CodeExchangeRedisClient}. */
 interface RedisClientInternal extends CodeExchangeRedisClient {
-  readonly options?: { socket?: Record<string, unknown> };
+  readonly options?: { socket?: Record<string, unknown>; disableOfflineQueue?: boolean };
   connect(): Promise<unknown>;
   close(): Promise<void>;
   destroy(): void;
@@ -53,11 +54,25 @@ export class RedisCoordinationConnection {
   private subscriber?: RedisClientInternal;
   private ownsCommands = false;
   private closed = false;
+  private readonly timeouts: CommandTimeouts;
+  /**
+   * Options of every command: none on the library's own connections; on a caller's client, replies as plain strings
+   * and numbers whatever its type mapping, and, if it queues commands while disconnected, an abort signal.
+   */
+  private commandOptions?: { typeMapping: Record<string, never>; abortSignal?: AbortSignal };
+  private dropsUnwritten = false;
+  /** Shared by the commands sent in one turn of the event loop (see {@link send}). */
+  private batch?: AbortController;
+  private readonly endBatch = (): void => {
+    this.batch = undefined;
+  };
 
   constructor(
     private readonly source: CodeExchangeRedisClient | string,
     private readonly options: RedisCoordinationConnectionOptions,
-  ) {}
+  ) {
+    this.timeouts = new CommandTimeouts(options.commandTimeoutMs);
+  }
 
   /** True when both connections are ready. */
   get ready(): boolean {
@@ -85,6 +100,9 @@ export class RedisCoordinationConnection {
       this.handleErrors(this.commands, 'command');
     } else {
       this.commands = this.source as RedisClientInternal;
+      this.commandOptions = { typeMapping: {} };
+      // Commands it queues while disconnected would run after a reconnect: those that time out unwritten are dropped.
+      this.dropsUnwritten = this.commands.options?.disableOfflineQueue !== true;
     }
     this.subscriber = this.commands.duplicate({
       disableOfflineQueue: true,
@@ -107,17 +125,53 @@ export class RedisCoordinationConnection {
     return this.ready;
   }
 
-  /** Sends one command with the command timeout. */
-  async send<T>(args: ReadonlyArray<string>, operation: string): Promise<T> {
+  /**
+   * Sends one command with the command timeout (which forgives a stall of this process: see
+   * {@link CommandTimeouts}). Commands sent in the same turn of the event loop go out in one write, in order.
+   */
+  send<T>(args: ReadonlyArray<string>, operation: string): Promise<T> {
     const client = this.commands;
-    if (!client || this.closed) throw new CoordinationUnavailableError(operation, new Error('not connected'));
-    // Aborted when the wait times out: a command still queued (not yet written) is then dropped, so a stale lock
-    // command cannot run after a reconnect. The abort, not node-redis's own timeout, so that one clock decides, and
-    // it forgives a stall of this process (see withTimeout).
-    const controller = new AbortController();
-    // An empty type mapping: replies as plain strings and numbers even if the caller's client maps them to Buffers.
-    const reply = client.sendCommand(args, { abortSignal: controller.signal, typeMapping: {} }) as Promise<T>;
-    return withTimeout(reply, this.options.commandTimeoutMs, operation, () => controller.abort());
+    if (!client || this.closed) return Promise.reject(new CoordinationUnavailableError(operation, new Error('not connected')));
+    let options = this.commandOptions;
+    let batch: AbortController | undefined;
+    if (this.dropsUnwritten) {
+      // A command that times out before it was even written is dropped by aborting its signal, so that a stale lock
+      // command cannot run after a reconnect. One signal per turn of the loop, not per command: the commands of a
+      // turn are written together, and their deadlines differ by less than a turn. (The library's own connections
+      // reject commands while disconnected and need no signal, which costs a listener per command.)
+      batch = this.batch;
+      if (batch === undefined) {
+        batch = this.batch = new AbortController();
+        // One listener per command of the turn (node-redis's): many by design, not a leak.
+        setMaxListeners(0, batch.signal);
+        setImmediate(this.endBatch);
+      }
+      options = { typeMapping: {}, abortSignal: batch.signal };
+    }
+    return new Promise<T>((resolve, reject) => {
+      const command = this.timeouts.track(operation, (error) => {
+        reject(error);
+        if (batch && !batch.signal.aborted) batch.abort();
+      });
+      let reply: Promise<unknown>;
+      try {
+        reply = client.sendCommand(args, options);
+      } catch (error) {
+        reply = Promise.reject(error);
+      }
+      reply.then(
+        (value) => {
+          if (command.settled) return;
+          command.settled = true;
+          resolve(value as T);
+        },
+        (error: unknown) => {
+          if (command.settled) return;
+          command.settled = true;
+          reject(error instanceof CoordinationUnavailableError ? error : new CoordinationUnavailableError(operation, error));
+        },
+      );
+    });
   }
 
   /** Runs a script by SHA1, loading it with EVAL the first time a server sees it. */

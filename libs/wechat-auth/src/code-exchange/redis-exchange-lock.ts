@@ -1,6 +1,6 @@
 import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
 import type { RedisCoordinationConnection } from './redis-coordination.connection.js';
-import { ACQUIRE_LOCK_SCRIPT, RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
+import { RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
 
 /**
  * {@link ExchangeLock} shared by every instance: `SET key token NX PX ttl` (reporting the holder's remaining time
@@ -10,10 +10,16 @@ export class RedisExchangeLock implements ExchangeLock {
   constructor(private readonly connection: RedisCoordinationConnection) {}
 
   async tryAcquire(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
-    const reply = Number(
-      await this.connection.runScript<number>(ACQUIRE_LOCK_SCRIPT, [key], [token, String(ttlMs)], 'lock'),
-    );
-    return reply < 0 ? { acquired: true } : { acquired: false, remainingMs: reply };
+    // Two plain commands in one write rather than a script: no script to reload after a Redis restart, so the lock
+    // command keeps its place in the connection's order (the portable coordinator's claim relies on it).
+    const taking = this.connection.send<string | null>(['SET', key, token, 'NX', 'PX', String(ttlMs)], 'lock');
+    const remaining = this.connection.send<number>(['PTTL', key], 'lock');
+    const [taken, pttl] = await Promise.all([taking, remaining]);
+    if (taken === 'OK') return { acquired: true };
+    const remainingMs = Number(pttl);
+    // Expired between the two commands (or no TTL, which the library never sets): report a full lifetime, so the
+    // waiter claims again at its next wake-up rather than giving up early.
+    return { acquired: false, remainingMs: remainingMs < 0 ? ttlMs : remainingMs };
   }
 
   async release(key: string, token: string): Promise<boolean> {

@@ -1,17 +1,6 @@
 import { defineRedisScript } from './redis-coordination.connection.js';
 
 /**
- * Lock: SET NX PX, or the holder's remaining lifetime. KEYS: lock. ARGV: token, ttlMs.
- * Returns -1 when taken, else the remaining ms.
- */
-export const ACQUIRE_LOCK_SCRIPT = defineRedisScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
-local remaining = redis.call('PTTL', KEYS[1])
-if remaining < 0 then return tonumber(ARGV[2]) end
-return remaining
-`);
-
-/**
  * Compare-and-delete, then optionally publish. KEYS: lock. ARGV: token, channel ('' for none), message.
  * Returns 1 when this token held the lock.
  */

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
+import { validateSync } from 'class-validator';
+import fc from 'fast-check';
 import { InvalidCallbackError } from '../errors/wechat-auth.errors.js';
-import { isCallbackQuery, parseCallbackQuery, queryParamsOf } from './wechat-callback.query.js';
+import { WechatCallbackQuery, isCallbackQuery, parseCallbackQuery, queryParamsOf } from './wechat-callback.query.js';
 
 function problemsOf(query: unknown): string[] {
   try {
@@ -41,6 +43,36 @@ describe('parseCallbackQuery', () => {
     const problems = problemsOf({ code: 'SECRETCODE\u0001', state: ['x'] });
     expect(problems).toHaveLength(2);
     expect(problems.join(' ')).not.toContain('SECRETCODE');
+  });
+
+  it('decides exactly as class-validator\'s validateSync does, for any input (the valid path skips only its overhead)', () => {
+    const field = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.stringMatching(/^[A-Za-z0-9_-]{0,130}$/),
+      fc.string({ maxLength: 140 }),
+      fc.string({ unit: 'grapheme', maxLength: 10 }),
+      fc.array(fc.stringMatching(/^[A-Za-z0-9]{1,8}$/), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 3 }), fc.string({ maxLength: 3 }), { maxKeys: 2 }),
+      fc.integer(),
+      fc.boolean(),
+    );
+    fc.assert(
+      fc.property(field, field, (code, state) => {
+        const reference = validateSync(Object.assign(new WechatCallbackQuery(), { code, state }));
+        const valid = reference.length === 0 && state !== undefined;
+        let accepted: unknown;
+        try {
+          accepted = parseCallbackQuery({ code, state });
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidCallbackError);
+          accepted = undefined;
+        }
+        expect({ code, state, valid: accepted !== undefined }).toEqual({ code, state, valid });
+        if (valid) expect(accepted).toEqual(code === undefined ? { state } : { code, state });
+      }),
+      { numRuns: 3_000 },
+    );
   });
 
   it('tells a callback from the start of a login', () => {

@@ -1,8 +1,9 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { WechatLoginScope } from '../api/wechat-api.types.js';
 import { StateMismatchError } from '../errors/wechat-auth.errors.js';
 import type { StateFailure } from '../errors/wechat-auth.errors.js';
 import type { ResolvedStateCookieOptions } from '../wechat-auth.options.js';
+import { RandomPool } from '../code-exchange/random-pool.js';
 import { readCookieValues, serializeSetCookie } from './cookies.js';
 import { isSafeReturnTo } from './return-to.js';
 
@@ -59,6 +60,8 @@ function safeEqual(a: Buffer, b: Buffer): boolean {
  * second one both verify (the first response's Set-Cookie never reaches the browser, so nothing may depend on it).
  */
 export class LoginStateCodec {
+  private readonly random = new RandomPool();
+
   constructor(
     private readonly stateKey: Buffer,
     private readonly appId: string,
@@ -74,7 +77,7 @@ export class LoginStateCodec {
   /** Starts a login: a fresh nonce, its `state`, and the Set-Cookie header to send with the redirect. */
   issue(params: { returnTo: string; scope: WechatLoginScope; reauth: boolean }): IssuedLoginState {
     const login: LoginState = {
-      nonce: randomBytes(NONCE_BYTES).toString('base64url'),
+      nonce: this.random.take(NONCE_BYTES).toString('base64url'),
       issuedAt: this.now(),
       returnTo: params.returnTo,
       scope: params.scope,

@@ -90,6 +90,8 @@ type VerifyDone = (error: unknown, user?: WechatAuthUser | false) => void;
 @Injectable()
 export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undefined, true) {
   private readonly logger = new Logger(`WechatStrategy(${this.name})`);
+  /** The query parameters read by {@link authenticate}: the callback's and, per the options, `returnTo`. */
+  private readonly loginQueryParams: readonly string[];
 
   constructor(
     @Inject(WECHAT_AUTH_OPTIONS) private readonly options: ResolvedWechatAuthOptions,
@@ -106,6 +108,8 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
       }`,
       tokenURL: `${options.apiBaseURL.replace(/\/+$/, '')}/sns/oauth2/access_token`,
     });
+    const queryParam = options.returnToQueryParam;
+    this.loginQueryParams = queryParam === false ? QUERY_PARAMS : [...QUERY_PARAMS, queryParam];
   }
 
   /** The AppID this strategy signs users in to. */
@@ -128,8 +132,7 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
    * or `error` (any failure, as a typed `WechatAuthError` for the guard to map).
    */
   override authenticate(req: Request, options: WechatAuthenticateOptions = {}): void {
-    const queryParam = this.options.returnToQueryParam;
-    const query = queryParamsOf(req.originalUrl ?? req.url, queryParam === false ? QUERY_PARAMS : [...QUERY_PARAMS, queryParam]);
+    const query = queryParamsOf(req.originalUrl ?? req.url, this.loginQueryParams);
     if (options.reauthorize === true || !isCallbackQuery(query)) {
       try {
         this.startLogin(req, query, options);
