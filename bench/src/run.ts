@@ -23,6 +23,7 @@ import {
   bareExchange,
   busyShare,
   connectRedis,
+  holdLowCpuWakeLatency,
   countKeys,
   deleteKeys,
   exchangeCounters,
@@ -130,13 +131,22 @@ async function main(): Promise<number> {
   const config: BenchConfig = parsed;
   const runStarted = performance.now();
   const loadAverageAtStart = loadavg();
+  // What else the machine is doing, sampled over 1 s before any child starts: unlike the load average, not inflated
+  // by the build that `npm run bench` has just run.
+  const idleCheck = machineCpu();
+  await sleep(1_000);
+  const busyAtStart = busyShare(idleCheck, machineCpu());
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const wakeLatency = config.holdWakeLatency
+    ? holdLowCpuWakeLatency()
+    : { held: false, reason: 'not requested (--no-latency-hold)', release: () => undefined };
   let redis: BenchRedis | undefined;
   // One cleanup, however many paths ask for it (normal end, error, signal, deadline): every caller awaits the same one.
   let cleanupPromise: Promise<void> | undefined;
   const cleanup = (): Promise<void> =>
     (cleanupPromise ??= (async () => {
       await stopAllChildren();
+      wakeLatency.release();
       if (redis) {
         const deleted = await deleteKeys(redis, `wxbench:${runId}:`).catch(() => 0);
         if (deleted > 0) log(`removed ${deleted} Redis keys of this run still within their TTL`);
@@ -155,6 +165,7 @@ async function main(): Promise<number> {
     redis = await connectRedis(config.redisUrl);
     if (config.cpuProfileDir) await mkdir(resolve(config.cpuProfileDir), { recursive: true });
     log(`run ${runId} (${config.profile}): starting the emulator and ${config.instances} app instances`);
+    log(`CPU idle states: ${wakeLatency.held ? 'held at 0 µs wake-up latency (/dev/cpu_dma_latency)' : `not held (${wakeLatency.reason})`}`);
     const emulator = await startChild('emulator', join(HERE, 'emulator-main.js'), {});
     const instances = await Promise.all(
       Array.from({ length: config.instances }, (_, i) =>
@@ -298,6 +309,12 @@ async function main(): Promise<number> {
         `throughput: ${throughputIds.join(', ')}; ${config.throughputConcurrency} concurrent browsers, ` +
           `${config.throughputRounds} × ${sliceSeconds.toFixed(2)} s each`,
       );
+      // Warm-up, not measured: the first slices after the duplicate phases ran slower whatever the strategy (JIT for
+      // this pattern, garbage of the earlier phases), which penalised whichever strategy came first.
+      for (const strategy of throughputIds) {
+        await runThroughputSlice(target, strategy, config.throughputConcurrency, Math.min(1, sliceSeconds / 2), users, expectedOpenid, rng);
+        await sleep(Math.min(250, (sliceSeconds * 1000) / 4));
+      }
       for (let round = 0; round < config.throughputRounds; round++) {
         const order = throughputIds.map((_, i, all) => all[(i + round) % all.length] as StrategyId);
         for (const strategy of order) {
@@ -417,6 +434,8 @@ async function main(): Promise<number> {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
       loadAverageAtStart,
+      busyAtStart,
+      wakeLatency: wakeLatency.held ? 'held at 0 µs (/dev/cpu_dma_latency)' : `not held: ${wakeLatency.reason}`,
       clockOffsets,
       calibration: distribution(bareLatencies),
       notes,

@@ -53,6 +53,8 @@ export interface BenchConfig {
   raw: boolean;
   /** Time the library's internal steps per hit (implies raw). */
   profileSteps: boolean;
+  /** Keep the CPUs out of deep idle states during the run (see holdLowCpuWakeLatency). */
+  holdWakeLatency: boolean;
   /** Write a V8 CPU profile of every app instance into this directory (diagnostics). */
   cpuProfileDir?: string;
 }
@@ -71,6 +73,7 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --raw                also write raw.json: every hit record and browser outcome, emulator counters
   --profile            time the library's internal steps per hit (diagnostics; implies --raw, adds overhead)
   --cpu-prof DIR       write a V8 CPU profile of each app instance to DIR (diagnostics)
+  --no-latency-hold    let idle CPUs sleep deeply (by default the run holds /dev/cpu_dma_latency at 0 when it may)
   --help
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -82,7 +85,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     if (!arg.startsWith('--')) throw new TypeError(`unexpected argument ${arg}\n\n${USAGE}`);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    if (['quick', 'tiny', 'help', 'raw', 'profile'].includes(name)) {
+    if (['quick', 'tiny', 'help', 'raw', 'profile', 'no-latency-hold'].includes(name)) {
       flags.set(name, true);
       continue;
     }
@@ -129,6 +132,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     strategies,
     raw: flags.has('raw') || flags.has('profile'),
     profileSteps: flags.has('profile'),
+    holdWakeLatency: !flags.has('no-latency-hold'),
     ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
   };
   const diagnosticsFor = (on: boolean): StrategyId[] => (on && strategies.includes('library') ? ['library-uncoordinated'] : []);
@@ -173,10 +177,11 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         // The README's configuration only: quick stays under a minute.
         ...heavyFor(150, false),
         throughputConcurrency: 160,
-        throughputSeconds: 1.2,
-        throughputRounds: 2,
+        throughputSeconds: 0.8,
+        throughputRounds: 1,
         throughputStrategies: throughputFor(['naive', 'naive-passport', 'library', 'library-fastpath']),
-        diagnostics: diagnosticsFor(true),
+        // The cost split is the full run's business.
+        diagnostics: diagnosticsFor(false),
         resultTtlMs: 1_000,
         warmupBrowsers: 8,
         unloadedLogins: 40,

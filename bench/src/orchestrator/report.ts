@@ -26,6 +26,10 @@ export interface RunDescription {
   cpuModel: string;
   /** os.loadavg() (1, 5, 15 min) just before the run started its processes: other work on the machine. */
   loadAverageAtStart: number[];
+  /** Share of the machine's CPU busy during 1 s before the run started its processes (0..1): other work. */
+  busyAtStart: number;
+  /** Whether idle CPUs were kept out of deep idle states (their wake-up time is in every round trip otherwise). */
+  wakeLatency: string;
   clockOffsets: Array<{ instance: string; offsetMs: number; rttMs: number }>;
   calibration: Distribution;
   notes: string[];
@@ -214,7 +218,7 @@ export function renderTerminal(
   const labelOf = (id: string) => figures.find((f) => f.strategy === id)?.label ?? id;
   return [
     '',
-    `Benchmark (${run.profile}) on ${run.cpus} CPUs (load average at start ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}): ${run.instances} instances, ${run.browsersPerStrategy} browsers per strategy at ${run.arrivalsPerSecond}/s (machine ${busyRange(figures)} busy), exchange latency ${run.exchangeLatency}, ` +
+    `Benchmark (${run.profile}) on ${run.cpus} CPUs (${pct(run.busyAtStart)} busy before it started; idle states ${run.wakeLatency}): ${run.instances} instances, ${run.browsersPerStrategy} browsers per strategy at ${run.arrivalsPerSecond}/s (machine ${busyRange(figures)} busy), exchange latency ${run.exchangeLatency}, ` +
       `result TTL ${run.resultTtlMs} ms; bare exchange from the load generator p50 ${ms(run.calibration.p50)} ms / p99 ${ms(run.calibration.p99)} ms`,
     '',
     textTable(correctnessTable(figures)),
@@ -251,10 +255,11 @@ export function renderMarkdown(
       `(Node ${run.node}, ${run.cpus} × ${run.cpuModel}). Every figure below comes from this one run.`,
     '',
   );
-  if (run.loadAverageAtStart[0] !== undefined && run.loadAverageAtStart[0] > run.cpus / 2) {
+  if (run.busyAtStart > 0.2) {
     out.push(
-      `> The machine was already busy when the run started (load average ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(', ')} ` +
-        `on ${run.cpus} CPUs): latency tails and throughput include that contention.`,
+      `> The machine was already busy when the run started (${pct(run.busyAtStart)} of its CPU during the second before it, ` +
+        `load average ${run.loadAverageAtStart.map((l) => l.toFixed(2)).join(', ')} on ${run.cpus} CPUs): latency tails and ` +
+        'throughput include that contention.',
       '',
     );
   }
