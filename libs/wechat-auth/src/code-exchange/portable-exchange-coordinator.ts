@@ -25,7 +25,8 @@ export interface PortableCoordinationOptions {
  * store sees any outcome stored before. With ordered ports the claim sends the lock command and then the read in one
  * round trip, and the completion sends store, release and publish in one. Otherwise the claim reads the outcome and
  * tries the lock in parallel (one round trip of latency), and a caller that got the lock reads again before
- * exchanging, because the previous holder may have stored its outcome and released between the two.
+ * exchanging, because the previous holder may have stored its outcome and released between the two; the completion
+ * publishes the outcome while it is being stored, and releases once it is.
  */
 export class PortableExchangeCoordinator implements ExchangeCoordinator {
   private readonly ordered: boolean;
@@ -95,7 +96,16 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       ]);
       return envelope;
     } else {
-      await this.store.set(key.resultKey, envelope, options.resultTtlMs);
+      // Separate backends. The wake-up message carries the outcome itself, so the waiters need not wait for the
+      // store's write: it goes out alongside it, and duplicates on other instances finish a round trip earlier.
+      // The release waits for the write; it is published again with it for a waiter that subscribed in between
+      // and found the lock still held (otherwise it would sleep until its next poll).
+      await Promise.all([
+        this.store.set(key.resultKey, envelope, options.resultTtlMs),
+        this.signal.publish(key.channel, envelope),
+      ]);
+      await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, envelope)]);
+      return envelope;
     }
     // Stored first, then released: a claimer that finds the lock free always finds the outcome.
     await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, stored)]);
