@@ -250,6 +250,8 @@ async function main(): Promise<number> {
         appCpuMs: cpuMsOf(probeStats) - cpuBefore.app,
         redisCpuMs: ((await redisCpuSeconds(redis as BenchRedis)) - cpuBefore.redis) * 1000,
         redisRoundTrips: probeStats.flatMap((s) => s.redisRoundTrips),
+        gcPauses: probeStats.flatMap((s) => s.gcPauses),
+        instanceSeconds: phaseSeconds * probeStats.length,
       };
       await setProbe(origins, false);
       const drained = await drainRecords(d);

@@ -51,6 +51,7 @@ import {
 import { BenchCookies } from './bench-cookies.js';
 import { currentHit, HitRecorder } from './hit-recorder.js';
 import { CpuProfiler } from './cpu-profiler.js';
+import { GcProbe } from './gc-probe.js';
 import { RedisProbe } from './redis-probe.js';
 import { describeFailure, instrumentCodeExchange, profileCodeExchange } from './library-probe.js';
 
@@ -247,6 +248,7 @@ class BenchController {
     @Inject(BENCH_CONFIG) private readonly config: BenchInstanceConfig,
     @Inject(BASELINES) private readonly baselines: BaselineStrategy[],
     private readonly probe: RedisProbe,
+    private readonly gcProbe: GcProbe,
     private readonly profiler: CpuProfiler,
   ) {}
 
@@ -264,6 +266,7 @@ class BenchController {
   @Get('probe')
   setProbe(@Query('on') on: unknown): { probing: boolean } {
     this.probe.set(on === '1');
+    this.gcProbe.set(on === '1');
     return { probing: on === '1' };
   }
 
@@ -294,6 +297,7 @@ class BenchController {
       cpuUserMicros: cpu.user,
       cpuSystemMicros: cpu.system,
       redisRoundTrips: this.probe.take(),
+      gcPauses: this.gcProbe.take(),
     };
   }
 
@@ -404,6 +408,7 @@ export async function createBenchAppModule(config: BenchInstanceConfig): Promise
       { provide: BenchCookies, useValue: new BenchCookies(cookieSecret) },
       { provide: BaselineLifecycle, useValue: new BaselineLifecycle(baselines, redis) },
       { provide: RedisProbe, useValue: new RedisProbe(commands) },
+      { provide: GcProbe, useValue: new GcProbe() },
       { provide: CpuProfiler, useValue: new CpuProfiler(config.cpuProfileDir) },
       { provide: APP_FILTER, useClass: RecordingExceptionFilter },
     ],

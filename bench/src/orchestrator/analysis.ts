@@ -30,7 +30,15 @@ export interface StrategyRun {
   phaseSeconds: number;
   libraryStats?: Record<string, unknown>[];
   /** How loaded the machine was during the duplicate phase. */
-  load: { machineBusy: number; appCpuMs: number; redisCpuMs: number; redisRoundTrips: number[] };
+  load: {
+    machineBusy: number;
+    appCpuMs: number;
+    redisCpuMs: number;
+    redisRoundTrips: number[];
+    /** GC pauses of all instances during the phase, and the phase's length times the number of instances. */
+    gcPauses: number[];
+    instanceSeconds: number;
+  };
   /** Records of the unloaded phase (one login at a time), when it ran. */
   unloadedRecords: HitRecord[];
 }
@@ -93,7 +101,15 @@ export interface StrategyFigures {
   /** With --profile: the library's internal steps of the winners, under load and unloaded (ms). */
   stepProfile?: { loaded: Record<string, Distribution>; unloaded: Record<string, Distribution> };
   /** The machine during the duplicate phase. */
-  load: { machineBusy: number; appCpuMsPerBrowser: number; redisCpuMsPerBrowser: number; redisRoundTrip: Distribution };
+  load: {
+    machineBusy: number;
+    appCpuMsPerBrowser: number;
+    redisCpuMsPerBrowser: number;
+    redisRoundTrip: Distribution;
+    /** The instances' GC pauses: their lengths, and the share of each instance's time spent in them. */
+    gcPause: Distribution;
+    gcPauseShare: number;
+  };
   /** Concurrent duplicates that logged in: completion behind the winner's (ms). */
   lagInProcess: Distribution;
   lagCrossInstance: Distribution;
@@ -275,6 +291,8 @@ export function analyze(run: StrategyRun, expectedOpenid: (user: number) => stri
       appCpuMsPerBrowser: run.load.appCpuMs / Math.max(1, run.outcomes.length),
       redisCpuMsPerBrowser: run.load.redisCpuMs / Math.max(1, run.outcomes.length),
       redisRoundTrip: distribution(run.load.redisRoundTrips),
+      gcPause: distribution(run.load.gcPauses),
+      gcPauseShare: run.load.gcPauses.reduce((a, b) => a + b, 0) / 1000 / Math.max(1e-9, run.load.instanceSeconds),
     },
     ...(overheadEvents.length ? { winnerOverheadFromEvents: distribution(overheadEvents) } : {}),
     bareExchange: distribution(bare),

@@ -70,6 +70,8 @@ export interface InstanceStats {
   cpuSystemMicros: number;
   /** Redis PING round trips measured from inside the instance since the last stats call (ms), when probing. */
   redisRoundTrips: number[];
+  /** Garbage-collection pauses of the instance since the last stats call (ms), when probing; forced ones excluded. */
+  gcPauses: number[];
 }
 
 /** Messages an instance or the emulator sends its parent over IPC. */
