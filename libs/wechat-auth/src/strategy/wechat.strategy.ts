@@ -6,7 +6,8 @@ import OAuth2Strategy from 'passport-oauth2';
 import { WechatApiClient } from '../api/wechat-api.client.js';
 import type { WechatAccessToken, WechatLoginScope, WechatScope, WechatUserInfo } from '../api/wechat-api.types.js';
 import { CodeExchangeService } from '../code-exchange/code-exchange.service.js';
-import { AuthorizationDeniedError } from '../errors/wechat-auth.errors.js';
+import { AuthorizationDeniedError, WechatAuthError } from '../errors/wechat-auth.errors.js';
+import { toHttpException } from '../http/to-http-exception.js';
 import { isCallbackQuery, parseCallbackQuery, queryParamsOf } from '../http/wechat-callback.query.js';
 import { appendSetCookie } from '../state/cookies.js';
 import { setLoginContext } from '../state/login-context.js';
@@ -69,6 +70,12 @@ export class WechatOAuth2Strategy extends OAuth2Strategy {
     this.name = options.strategyName;
   }
 }
+
+/**
+ * Marks a per-request strategy instance whose passport actions WechatAuthGuard supplied: the guard wants the typed
+ * error (it maps it, and may re-authorize once). Under passport's own middleware the strategy maps it itself.
+ */
+export const DRIVEN_BY_WECHAT_GUARD = Symbol('nestjs-wechat-auth:driven-by-guard');
 
 /** The callback's parameters; the login route's `returnTo` parameter is added per the options. */
 const QUERY_PARAMS = ['code', 'state'] as const;
@@ -137,17 +144,28 @@ export class WechatStrategy extends PassportStrategy(WechatOAuth2Strategy, undef
       try {
         this.startLogin(req, query, options);
       } catch (error) {
-        this.error(error as Error);
+        this.reportFailure(error);
       }
       return;
     }
     this.completeLogin(req, query)
       .then(
         (user) => this.success(user),
-        (error: unknown) => this.error(error as Error),
+        (error: unknown) => this.reportFailure(error),
       )
       // Only reached if passport's own callback throws; never leave that as an unhandled rejection.
       .catch((error: unknown) => this.logger.error(`passport callback failed: ${(error as Error)?.message ?? 'unknown'}`));
+  }
+
+  /**
+   * Reports a failed login through passport's `error` action. Under WechatAuthGuard: the typed `WechatAuthError`,
+   * for the guard to map. Under passport's own middleware (`AuthGuard(name)` of @nestjs/passport, or
+   * `passport.authenticate`): already mapped to its HttpException (400/401/403/502/504), so that a refused
+   * callback is not answered with a 500 there either.
+   */
+  protected reportFailure(error: unknown): void {
+    const drivenByGuard = (this as unknown as Record<symbol, unknown>)[DRIVEN_BY_WECHAT_GUARD] === true;
+    this.error((!drivenByGuard && error instanceof WechatAuthError ? toHttpException(error) : error) as Error);
   }
 
   /**
