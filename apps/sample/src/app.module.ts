@@ -42,7 +42,7 @@ class SampleRuntimeModule {
   }
 }
 
-/** What both WeChat apps share: WeChat's origins, the timeout, where a login lands, the code-exchange coordination. */
+/** What both WeChat apps share: WeChat's origins, the timeout, where a login lands, the code-exchange coordination and result TTL. */
 function sharedWechatOptions(config: SampleConfig): Partial<WechatAuthOptions> {
   return {
     oauthBaseURL: config.oauthBaseURL,
@@ -52,6 +52,7 @@ function sharedWechatOptions(config: SampleConfig): Partial<WechatAuthOptions> {
     codeExchange: {
       ...(config.redisURL ? { redis: config.redisURL } : {}),
       ...(config.redisKeyPrefix ? { keyPrefix: config.redisKeyPrefix } : {}),
+      ...(config.resultTtlMs ? { resultTtlMs: config.resultTtlMs } : {}),
     },
   };
 }

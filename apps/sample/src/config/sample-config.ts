@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { MAX_RESULT_TTL_MS } from 'nestjs-wechat-auth';
 
 /** WeChat's real origins, used outside demo mode unless overridden. */
 export const WECHAT_OAUTH_ORIGIN = 'https://open.weixin.qq.com';
@@ -12,6 +13,12 @@ export const WEB_CALLBACK_PATH = '/auth/wechat/web/callback';
 
 /** The shortest SESSION_SECRET accepted: 32 characters, i.e. 256 bits when it is random base64/hex. */
 export const MIN_SESSION_SECRET_LENGTH = 32;
+
+/**
+ * The bounds of WECHAT_RESULT_TTL_MS: the library's own for `codeExchange.resultTtlMs` (at most a code's 5-minute
+ * life), checked here too so that a bad value is reported by its variable's name.
+ */
+export const RESULT_TTL_MS_RANGE = { min: 1_000, max: MAX_RESULT_TTL_MS } as const;
 
 export type SampleScope = 'snsapi_base' | 'snsapi_userinfo';
 
@@ -47,6 +54,11 @@ export interface SampleEnvConfig {
   sessionSecretGenerated: boolean;
   /** Timeout of each call to WeChat in ms (WECHAT_HTTP_TIMEOUT_MS); the library's default (5000) when unset. */
   httpTimeoutMs?: number;
+  /**
+   * How long a code exchange's outcome is shared with the callback's duplicates, in ms (WECHAT_RESULT_TTL_MS); the
+   * library's default (60000) when unset.
+   */
+  resultTtlMs?: number;
   /** Prefix of the code exchange's Redis keys (REDIS_KEY_PREFIX); the library's default when unset. */
   redisKeyPrefix?: string;
   /** Express's `trust proxy` setting (TRUST_PROXY), when the app runs behind a reverse proxy. */
@@ -316,6 +328,14 @@ export function loadSampleConfig(
     else problems.push(`WECHAT_HTTP_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000 (got ${JSON.stringify(timeoutRaw)}).`);
   }
 
+  const resultTtlRaw = read(env, 'WECHAT_RESULT_TTL_MS');
+  let resultTtlMs: number | undefined;
+  if (resultTtlRaw !== undefined) {
+    const { min, max } = RESULT_TTL_MS_RANGE;
+    if (/^\d{1,6}$/.test(resultTtlRaw) && Number(resultTtlRaw) >= min && Number(resultTtlRaw) <= max) resultTtlMs = Number(resultTtlRaw);
+    else problems.push(`WECHAT_RESULT_TTL_MS must be a whole number of milliseconds from ${min} to ${max} (got ${JSON.stringify(resultTtlRaw)}).`);
+  }
+
   const redisKeyPrefix = read(env, 'REDIS_KEY_PREFIX');
   if (redisKeyPrefix !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(redisKeyPrefix)) {
     problems.push('REDIS_KEY_PREFIX must be 1-64 letters, digits or _ . : - (no braces: Redis Cluster reads them as hash tags).');
@@ -336,6 +356,7 @@ export function loadSampleConfig(
     apiBaseURL,
     redisURL,
     httpTimeoutMs,
+    resultTtlMs,
     redisKeyPrefix,
     sessionSecret,
     sessionSecretGenerated,
@@ -369,6 +390,7 @@ export function resolveSampleConfig(config: SampleEnvConfig, bound: { port: numb
     scope: config.scope,
     redisURL: config.redisURL,
     httpTimeoutMs: config.httpTimeoutMs,
+    resultTtlMs: config.resultTtlMs,
     redisKeyPrefix: config.redisKeyPrefix,
     sessionSecret: config.sessionSecret,
     sessionSecretGenerated: config.sessionSecretGenerated,
