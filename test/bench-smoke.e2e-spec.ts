@@ -9,15 +9,16 @@
  * links the package names to the compiled libraries: what runs is exactly the sources under test.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STRATEGY_IDS } from '../bench/src/shared/strategies.js';
+import { compilePrivately, privateBuildDir } from './support/compile-privately.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BUILD_DIR = join(ROOT, 'node_modules', '.cache', `wxauth-bench-smoke-${process.pid}`);
+const BUILD_DIR = privateBuildDir('wxauth-bench-smoke');
 const OUT = join(BUILD_DIR, 'out');
 const RUN_TIMEOUT_MS = 150_000;
 
@@ -58,32 +59,18 @@ let exit: { code: number | null; output: string };
 /** Compiles bench/src and the two libraries' sources into OUT, wired so that the package names resolve to them. */
 async function buildPrivately(): Promise<void> {
   await mkdir(OUT, { recursive: true });
-  const tsconfig = join(BUILD_DIR, 'tsconfig.json');
-  await writeFile(
-    tsconfig,
-    JSON.stringify({
-      extends: join(ROOT, 'tsconfig.base.json'),
-      compilerOptions: {
-        rootDir: ROOT,
-        outDir: OUT,
-        declaration: false,
-        sourceMap: false,
-        types: ['node'],
-        paths: {
-          'nestjs-wechat-auth': [join(ROOT, 'libs', 'wechat-auth', 'src', 'index.ts')],
-          'nestjs-wechat-auth-emulator': [join(ROOT, 'libs', 'wechat-emulator', 'src', 'index.ts')],
-        },
+  await compilePrivately(BUILD_DIR, {
+    compilerOptions: {
+      rootDir: ROOT,
+      outDir: OUT,
+      paths: {
+        'nestjs-wechat-auth': [join(ROOT, 'libs', 'wechat-auth', 'src', 'index.ts')],
+        'nestjs-wechat-auth-emulator': [join(ROOT, 'libs', 'wechat-emulator', 'src', 'index.ts')],
       },
-      include: [join(ROOT, 'bench', 'src', '**', '*.ts'), join(ROOT, 'libs', '*', 'src', '**', '*.ts')],
-      exclude: [join(ROOT, '**', '*.spec.ts')],
-    }),
-  );
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
+    },
+    include: [join(ROOT, 'bench', 'src', '**', '*.ts'), join(ROOT, 'libs', '*', 'src', '**', '*.ts')],
+    exclude: [join(ROOT, '**', '*.spec.ts')],
   });
-  if (result.status !== 0) throw new Error(`compiling the bench failed:\n${result.stdout}${result.stderr}`);
   await writeFile(join(OUT, 'package.json'), JSON.stringify({ type: 'module' }));
   await mkdir(join(OUT, 'node_modules'), { recursive: true });
   for (const [name, dir] of [

@@ -7,11 +7,10 @@
  * `@nestjs/common`, `redis`, `cache-manager` … from the repo's node_modules), and forks plain-JS workers
  * (test/support/code-exchange.worker.mjs) that import it. The compiled copy is the same source the unit specs test.
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   REDIS_URL,
@@ -22,9 +21,10 @@ import {
   uniquePrefix,
   type TestRedisClient,
 } from './support/code-exchange.harness.js';
+import { compilePrivately, privateBuildDir } from './support/compile-privately.js';
 
 const ROOT = process.cwd();
-const BUILD_DIR = join(ROOT, 'node_modules', '.cache', `wxauth-code-exchange-e2e-${process.pid}`);
+const BUILD_DIR = privateBuildDir('wxauth-code-exchange-e2e');
 const LIB_DIR = join(BUILD_DIR, 'lib');
 const WORKER = join(ROOT, 'test', 'support', 'code-exchange.worker.mjs');
 const KEY_SECRET = 'e2e-key-secret-0123456789abcdef';
@@ -150,27 +150,11 @@ let workers: Worker[] = [];
 
 beforeAll(async () => {
   admin = await connectTestRedis();
-  await mkdir(BUILD_DIR, { recursive: true });
-  const tsconfig = join(BUILD_DIR, 'tsconfig.json');
-  await writeFile(
-    tsconfig,
-    JSON.stringify({
-      extends: join(ROOT, 'tsconfig.base.json'),
-      compilerOptions: {
-        rootDir: join(ROOT, 'libs', 'wechat-auth', 'src'),
-        outDir: LIB_DIR,
-        declaration: false,
-        sourceMap: false,
-        noUnusedLocals: false,
-        types: ['node'],
-      },
-      files: [join(ROOT, 'libs', 'wechat-auth', 'src', 'code-exchange', 'code-exchange.service.ts')],
-    }),
-  );
-  await writeFile(join(BUILD_DIR, 'package.json'), JSON.stringify({ type: 'module' }));
-  await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], {
-    cwd: ROOT,
+  await compilePrivately(BUILD_DIR, {
+    compilerOptions: { rootDir: join(ROOT, 'libs', 'wechat-auth', 'src'), outDir: LIB_DIR, noUnusedLocals: false },
+    files: [join(ROOT, 'libs', 'wechat-auth', 'src', 'code-exchange', 'code-exchange.service.ts')],
   });
+  await writeFile(join(BUILD_DIR, 'package.json'), JSON.stringify({ type: 'module' }));
 }, 120_000);
 
 afterEach(async () => {

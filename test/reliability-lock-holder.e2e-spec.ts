@@ -11,14 +11,13 @@
  * - the holder died before WeChat saw the code: the takeover's exchange succeeds and every duplicate is signed in.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { consentAtEmulator, pathAndQuery } from './sample-e2e-helpers.js';
 import {
   REDIS_URL,
+  cleanUpTestRedis,
   connectTestRedis,
-  deleteKeys,
   eventually,
   scanKeys,
   uniquePrefix,
@@ -46,27 +45,15 @@ const figures: Array<Record<string, unknown>> = [];
 beforeAll(async () => {
   redis = await connectTestRedis();
   emulator = new WechatEmulator();
-  const origin = await emulator.listen();
-  env = sampleProcessEnv({
-    emulatorOrigin: origin,
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    sessionSecret: randomBytes(32).toString('base64url'),
-    redisURL: REDIS_URL,
-    redisKeyPrefix: prefix,
-    httpTimeoutMs: HTTP_TIMEOUT_MS,
-  });
+  env = sampleProcessEnv({ emulatorOrigin: await emulator.listen(), redisURL: REDIS_URL, redisKeyPrefix: prefix, httpTimeoutMs: HTTP_TIMEOUT_MS });
   instances.push(...(await SampleProcess.startAll(['A', 'B', 'C'], () => env)));
 }, 60_000);
 
 afterAll(async () => {
   printTable(`Lock holder killed mid-exchange (lock TTL ${LOCK_TTL_MS} ms, WeChat answering in ${EXCHANGE_LATENCY_MS} ms):`, figures);
-  await Promise.all(instances.map((instance) => instance.stop()));
+  await SampleProcess.stopAll(instances);
   await emulator?.close();
-  if (redis) {
-    await deleteKeys(redis, prefix);
-    await redis.close();
-  }
+  await cleanUpTestRedis(redis, prefix);
 }, 60_000);
 
 /**
@@ -118,6 +105,16 @@ function outcomeOf(answer: HttpAnswer): string {
   return `${answer.status}`;
 }
 
+/** A row of the figures table printed after the tests: one killed holder's duplicates (WeChat saw 2 exchange calls). */
+function recordCase(label: string, answers: HttpAnswer[], afterKillMs: number): void {
+  figures.push({
+    case: label,
+    duplicates: answers.map(outcomeOf).join(', '),
+    'answered after kill (ms)': round(afterKillMs, 0),
+    'exchange calls': 2,
+  });
+}
+
 describe('the lock holder killed with SIGKILL mid-exchange', () => {
   afterAll(() => emulator.setLatency('access_token', { fixedMs: 0 }));
 
@@ -144,12 +141,7 @@ describe('the lock holder killed with SIGKILL mid-exchange', () => {
     expect({ status: signedIn.status, location: signedIn.location }).toEqual({ status: 302, location: '/profile' });
     expect(await browser.me(survivors[1]!.base, jarAfter(jar, signedIn))).toMatchObject({ nickname: '被杀的持锁者' });
 
-    figures.push({
-      case: 'WeChat had spent the code',
-      duplicates: answers.map(outcomeOf).join(', '),
-      'answered after kill (ms)': round(afterKillMs, 0),
-      'exchange calls': 2,
-    });
+    recordCase('WeChat had spent the code', answers, afterKillMs);
     await replaceHolder();
   });
 
@@ -167,12 +159,7 @@ describe('the lock holder killed with SIGKILL mid-exchange', () => {
     }
     expect(afterKillMs).toBeLessThan(MAX_AFTER_KILL_MS);
     expect(emulator.counters().exchangeByCode[code]).toEqual({ calls: 2, outcomes: ['hang', 0] });
-    figures.push({
-      case: 'WeChat had not seen the code',
-      duplicates: answers.map(outcomeOf).join(', '),
-      'answered after kill (ms)': round(afterKillMs, 0),
-      'exchange calls': 2,
-    });
+    recordCase('WeChat had not seen the code', answers, afterKillMs);
     await replaceHolder();
   });
 });

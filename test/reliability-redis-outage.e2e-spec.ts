@@ -8,9 +8,8 @@
  * instances are coalesced through Redis again.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import type { CookieJar } from './sample-e2e-helpers.js';
 import { DisposableRedisServer } from './support/code-exchange.harness.js';
 import { printTable, round } from './support/figures.js';
@@ -28,21 +27,12 @@ let instances: SampleProcess[] = [];
 beforeAll(async () => {
   redisServer = await DisposableRedisServer.start();
   emulator = new WechatEmulator();
-  const origin = await emulator.listen();
-  const env = sampleProcessEnv({
-    emulatorOrigin: origin,
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    sessionSecret: randomBytes(32).toString('base64url'),
-    redisURL: redisServer.url,
-    redisKeyPrefix: 'rel-outage',
-    httpTimeoutMs: 1_500,
-  });
+  const env = sampleProcessEnv({ emulatorOrigin: await emulator.listen(), redisURL: redisServer.url, redisKeyPrefix: 'rel-outage', httpTimeoutMs: 1_500 });
   instances = await SampleProcess.startAll(['A', 'B', 'C'], () => env);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(instances.map((instance) => instance.stop()));
+  await SampleProcess.stopAll(instances);
   await emulator?.close();
   await redisServer?.kill();
 }, 60_000);

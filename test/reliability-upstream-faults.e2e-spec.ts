@@ -6,9 +6,8 @@
  * that burns it), and every instance keeps serving: a normal login right after succeeds on each.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
-import { DEMO_APP, WechatEmulator, type EmulatorEndpoint, type EmulatorFault } from 'nestjs-wechat-auth-emulator';
-import { REDIS_URL, connectTestRedis, deleteKeys, uniquePrefix, type TestRedisClient } from './support/code-exchange.harness.js';
+import { WechatEmulator, type EmulatorEndpoint, type EmulatorFault } from 'nestjs-wechat-auth-emulator';
+import { REDIS_URL, cleanUpTestRedis, connectTestRedis, uniquePrefix, type TestRedisClient } from './support/code-exchange.harness.js';
 import { SampleBrowser, jarAfter, type HttpAnswer } from './support/sample-browser.js';
 import { printTable } from './support/figures.js';
 import { SampleProcess, sampleProcessEnv } from './support/sample-process.js';
@@ -25,26 +24,14 @@ const prefix = uniquePrefix('rel-upstream');
 beforeAll(async () => {
   redis = await connectTestRedis();
   emulator = new WechatEmulator();
-  const origin = await emulator.listen();
-  const env = sampleProcessEnv({
-    emulatorOrigin: origin,
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    sessionSecret: randomBytes(32).toString('base64url'),
-    redisURL: REDIS_URL,
-    redisKeyPrefix: prefix,
-    httpTimeoutMs: HTTP_TIMEOUT_MS,
-  });
+  const env = sampleProcessEnv({ emulatorOrigin: await emulator.listen(), redisURL: REDIS_URL, redisKeyPrefix: prefix, httpTimeoutMs: HTTP_TIMEOUT_MS });
   instances = await SampleProcess.startAll(['A', 'B', 'C'], () => env);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(instances.map((instance) => instance.stop()));
+  await SampleProcess.stopAll(instances);
   await emulator?.close();
-  if (redis) {
-    await deleteKeys(redis, prefix);
-    await redis.close();
-  }
+  await cleanUpTestRedis(redis, prefix);
 }, 60_000);
 
 /** Logs one fresh browser in through instance `loginAt` and hits the callback on every instance at once. */

@@ -6,27 +6,28 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { WECHAT_AUTH_OPTIONS, type ResolvedWechatAuthOptions } from 'nestjs-wechat-auth';
 import { DEMO_APP, DEMO_USERS, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
+import type { SampleApp } from '../apps/sample/src/bootstrap.js';
 import { SampleConfigError } from '../apps/sample/src/config/sample-config.js';
 import { CookieJar, consentAtEmulator, findSetCookie, pathAndQuery } from './sample-e2e-helpers.js';
+import { REDIS_URL } from './support/code-exchange.harness.js';
+import {
+  productionSampleEnv,
+  sampleBootError,
+  startSampleAgainstEmulator,
+  startSampleOnLoopback,
+  useDemoSampleApp,
+} from './support/sample-app.js';
 
 const SESSION_COOKIE = 'wechat_sample_session';
 const ZOE = DEMO_USERS.find((user) => user.id === 'zoe')!;
 const PANDA = DEMO_USERS.find((user) => user.id === 'panda')!;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** A short upstream timeout, added to every production-style environment here, keeps the failure cases quick. */
+const SHORT_TIMEOUT = { WECHAT_HTTP_TIMEOUT_MS: '1500' };
 
 function productionEnv(emulatorOrigin: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PORT: '0',
-    WECHAT_APP_ID: DEMO_APP.appId,
-    WECHAT_APP_SECRET: DEMO_APP.appSecret,
-    WECHAT_OAUTH_BASE_URL: emulatorOrigin,
-    WECHAT_API_BASE_URL: emulatorOrigin,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
-    WECHAT_HTTP_TIMEOUT_MS: '1500',
-    ...extra,
-  };
+  return productionSampleEnv(emulatorOrigin, { ...SHORT_TIMEOUT, ...extra });
 }
 
 /** One simulated browser against one app. */
@@ -66,10 +67,7 @@ describe('sample app (production-style config against the emulator)', () => {
   let base: string;
 
   beforeAll(async () => {
-    emulator = new WechatEmulator();
-    const origin = await emulator.listen();
-    sample = await startSampleApp({ env: productionEnv(origin), host: '127.0.0.1', logger: false });
-    base = `http://127.0.0.1:${sample.config.port}`;
+    ({ emulator, sample, base } = await startSampleAgainstEmulator(SHORT_TIMEOUT));
   });
 
   afterAll(async () => {
@@ -417,25 +415,22 @@ describe('sample app (production-style config against the emulator)', () => {
   it('accepts sessions from an instance sharing SESSION_SECRET, and rejects them with another secret', async () => {
     const browser = new Browser(base);
     browser.jar.store((await browser.callback(await browser.authorize({ user: ZOE.id }))).headers['set-cookie']);
-    const env = productionEnv(emulator.origin!, { SESSION_SECRET: sample.config.sessionSecret });
-    const twin = await startSampleApp({ env, host: '127.0.0.1', logger: false });
-    const stranger = await startSampleApp({ env: productionEnv(emulator.origin!), host: '127.0.0.1', logger: false });
+    const twin = await startSampleOnLoopback(productionEnv(emulator.origin!, { SESSION_SECRET: sample.config.sessionSecret }));
+    const stranger = await startSampleOnLoopback(productionEnv(emulator.origin!));
     try {
-      const shared = await request(`http://127.0.0.1:${twin.config.port}`).get('/api/me').set('Cookie', browser.jar.header());
+      const shared = await request(twin.base).get('/api/me').set('Cookie', browser.jar.header());
       expect(shared.status).toBe(200);
       expect(shared.body.nickname).toBe(ZOE.nickname);
-      const other = await request(`http://127.0.0.1:${stranger.config.port}`).get('/api/me').set('Cookie', browser.jar.header());
+      const other = await request(stranger.base).get('/api/me').set('Cookie', browser.jar.header());
       expect(other.status).toBe(401);
     } finally {
-      await twin.close();
-      await stranger.close();
+      await twin.sample.close();
+      await stranger.sample.close();
     }
   });
 
   it('lets an in-flight callback finish when the app shuts down', async () => {
-    const env = productionEnv(emulator.origin!);
-    const closing = await startSampleApp({ env, host: '127.0.0.1', logger: false });
-    const closingBase = `http://127.0.0.1:${closing.config.port}`;
+    const { sample: closing, base: closingBase } = await startSampleOnLoopback(productionEnv(emulator.origin!));
     const browser = new Browser(closingBase);
     const callbackUrl = await browser.authorize();
     emulator.setLatency('access_token', { fixedMs: 600 });
@@ -468,13 +463,14 @@ describe('sample app with REDIS_URL', () => {
       REDIS_KEY_PREFIX: `sample-e2e-${randomBytes(4).toString('hex')}`,
     });
     let sample: SampleApp;
+    let base: string;
     try {
-      sample = await startSampleApp({ env, host: '127.0.0.1', logger: false });
+      ({ sample, base } = await startSampleOnLoopback(env));
     } catch (error) {
       throw new Error(`Redis at ${REDIS_URL} is required for this test (set REDIS_URL): ${(error as Error).message}`);
     }
     try {
-      const res = await request(`http://127.0.0.1:${sample.config.port}`).get('/health');
+      const res = await request(base).get('/health');
       expect(res.status).toBe(200);
       if (res.body.redis !== 'up') throw new Error(`Redis at ${REDIS_URL} is not reachable (health: ${res.body.redis}); start it or set REDIS_URL`);
       expect(res.body).toEqual({ status: 'ok', redis: 'up' });
@@ -484,10 +480,8 @@ describe('sample app with REDIS_URL', () => {
   });
 
   it('reports redis "down" on /health when Redis is unreachable, and still serves', async () => {
-    const env = productionEnv(emulator.origin!, { REDIS_URL: 'redis://127.0.0.1:1' });
-    const sample = await startSampleApp({ env, host: '127.0.0.1', logger: false });
+    const { sample, base } = await startSampleOnLoopback(productionEnv(emulator.origin!, { REDIS_URL: 'redis://127.0.0.1:1' }));
     try {
-      const base = `http://127.0.0.1:${sample.config.port}`;
       let health = await request(base).get('/health');
       // The library notices an outage on use or on its own probes: allow it a moment.
       for (let i = 0; i < 20 && health.body.redis !== 'down'; i++) {
@@ -503,30 +497,21 @@ describe('sample app with REDIS_URL', () => {
 });
 
 describe('sample app in demo mode', () => {
-  let sample: SampleApp;
-  let base: string;
-
-  beforeAll(async () => {
-    sample = await startSampleApp({ env: { PORT: '0' }, logger: false });
-    base = `http://localhost:${sample.config.port}`;
-  });
-  afterAll(async () => {
-    await sample?.close();
-  });
+  const demo = useDemoSampleApp();
 
   it('mounts the emulator in-process and points the login at it, with the demo app', async () => {
-    expect(sample.config.mode).toBe('demo');
-    expect(sample.emulator).not.toBeNull();
-    expect(sample.url).toBe(`http://localhost:${sample.config.port}`);
-    const res = await request(base).get('/auth/wechat');
+    expect(demo.sample.config.mode).toBe('demo');
+    expect(demo.sample.emulator).not.toBeNull();
+    expect(demo.sample.url).toBe(`http://localhost:${demo.sample.config.port}`);
+    const res = await request(demo.base).get('/auth/wechat');
     expect(res.status).toBe(302);
     expect(res.headers.location).toMatch(
-      new RegExp(`^http://localhost:${sample.config.port}/__wechat/connect/oauth2/authorize\\?appid=${DEMO_APP.appId}&`),
+      new RegExp(`^http://localhost:${demo.sample.config.port}/__wechat/connect/oauth2/authorize\\?appid=${DEMO_APP.appId}&`),
     );
   });
 
   it('GET / explains the demo and shows the counters panel', async () => {
-    const res = await request(base).get('/').set('Accept', 'text/html');
+    const res = await request(demo.base).get('/').set('Accept', 'text/html');
     expect(res.status).toBe(200);
     expect(res.text).toContain('Sign in with WeChat');
     expect(res.text).toContain('Simulate Android duplicate callback');
@@ -535,11 +520,11 @@ describe('sample app in demo mode', () => {
   });
 
   it('completes a login through the in-process emulator; duplicates coalesce into one upstream exchange', async () => {
-    const browser = new Browser(base);
+    const browser = new Browser(demo.base);
     const callbackUrl = await browser.authorize({ nickname: '演示用户 demo 🧪' });
-    expect(callbackUrl.origin).toBe(base);
+    expect(callbackUrl.origin).toBe(demo.base);
     const code = callbackUrl.searchParams.get('code')!;
-    const before = (await request(base).get('/demo/counters')).body;
+    const before = (await request(demo.base).get('/demo/counters')).body;
     const answers = await Promise.all([browser.callback(callbackUrl), browser.callback(callbackUrl)]);
     for (const res of answers) {
       expect(res.status).toBe(302);
@@ -549,9 +534,9 @@ describe('sample app in demo mode', () => {
     const me = await browser.get('/api/me');
     expect(me.status).toBe(200);
     expect(me.body.nickname).toBe('演示用户 demo 🧪');
-    expect(sample.emulator!.exchangeCallsForCode(code)).toBe(1);
+    expect(demo.sample.emulator!.exchangeCallsForCode(code)).toBe(1);
 
-    const after = (await request(base).get('/demo/counters')).body;
+    const after = (await request(demo.base).get('/demo/counters')).body;
     expect(after.callbackRequests - before.callbackRequests).toBe(2);
     expect(after.upstreamExchanges - before.upstreamExchanges).toBe(1);
     expect(after.duplicatesCoalesced - before.duplicatesCoalesced).toBe(1);
@@ -559,21 +544,11 @@ describe('sample app in demo mode', () => {
   });
 
   it('GET /health reports Redis disabled', async () => {
-    expect((await request(base).get('/health')).body).toEqual({ status: 'ok', redis: 'disabled' });
+    expect((await request(demo.base).get('/health')).body).toEqual({ status: 'ok', redis: 'disabled' });
   });
 });
 
 describe('sample app configuration', () => {
-  async function bootError(env: Record<string, string>): Promise<Error> {
-    try {
-      const sample = await startSampleApp({ env, host: '127.0.0.1', logger: false });
-      await sample.close();
-    } catch (error) {
-      return error as Error;
-    }
-    throw new Error('the app booted with an invalid configuration');
-  }
-
   const production = {
     WECHAT_APP_ID: DEMO_APP.appId,
     WECHAT_APP_SECRET: DEMO_APP.appSecret,
@@ -582,50 +557,77 @@ describe('sample app configuration', () => {
   };
 
   it('requires SESSION_SECRET outside demo mode, of at least 32 characters', async () => {
-    const missing = await bootError({ ...production, SESSION_SECRET: '' });
+    const missing = await sampleBootError({ ...production, SESSION_SECRET: '' });
     expect(missing).toBeInstanceOf(SampleConfigError);
     expect(missing.message).toMatch(/SESSION_SECRET is required when WECHAT_APP_ID is set/);
-    const short = await bootError({ ...production, SESSION_SECRET: 'too-short-secret' });
+    const short = await sampleBootError({ ...production, SESSION_SECRET: 'too-short-secret' });
     expect(short.message).toMatch(/SESSION_SECRET is too short \(16 characters\)/);
     expect(short.message).not.toContain('too-short-secret');
   });
 
   it('names every bad variable at once and never echoes a secret', async () => {
-    const error = await bootError({
+    const error = await sampleBootError({
       ...production,
       PORT: '70000',
       WECHAT_APP_SECRET: 'not-a-valid-secret-value',
       WECHAT_SCOPE: 'snsapi_login',
       WECHAT_CALLBACK_URL: 'ftp://example.com/cb',
       REDIS_URL: 'http://127.0.0.1:6379',
+      WECHAT_RESULT_TTL_MS: '0',
     });
     expect(error).toBeInstanceOf(SampleConfigError);
-    for (const name of ['PORT', 'WECHAT_APP_SECRET', 'WECHAT_SCOPE', 'WECHAT_CALLBACK_URL', 'REDIS_URL']) {
+    for (const name of ['PORT', 'WECHAT_APP_SECRET', 'WECHAT_SCOPE', 'WECHAT_CALLBACK_URL', 'REDIS_URL', 'WECHAT_RESULT_TTL_MS']) {
       expect(error.message).toContain(name);
     }
     expect(error.message).not.toContain('not-a-valid-secret-value');
   });
 
   it('refuses half a configuration: a secret without an app id, or WeChat origins in demo mode', async () => {
-    expect((await bootError({ PORT: '0', WECHAT_APP_SECRET: DEMO_APP.appSecret })).message).toMatch(
+    expect((await sampleBootError({ PORT: '0', WECHAT_APP_SECRET: DEMO_APP.appSecret })).message).toMatch(
       /WECHAT_APP_SECRET is set but WECHAT_APP_ID is not/,
     );
-    expect((await bootError({ PORT: '0', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' })).message).toMatch(
+    expect((await sampleBootError({ PORT: '0', WECHAT_API_BASE_URL: 'http://127.0.0.1:9' })).message).toMatch(
       /WECHAT_API_BASE_URL is set but WECHAT_APP_ID is not/,
     );
   });
 
-  it('uses an https callback URL for Secure, __Host- session cookies', async () => {
-    const emulator = new WechatEmulator();
-    const origin = await emulator.listen();
-    const sample = await startSampleApp({
-      env: productionEnv(origin, { WECHAT_CALLBACK_URL: 'https://app.example.com/auth/wechat/callback' }),
-      host: '127.0.0.1',
-      logger: false,
-    });
+  it('refuses a WECHAT_RESULT_TTL_MS that is not a whole number of milliseconds from 1000 to 300000', async () => {
+    for (const bad of ['0', '999', '300001', '1.5', '-1000', '5s']) {
+      const error = await sampleBootError(productionEnv('http://127.0.0.1:9', { WECHAT_RESULT_TTL_MS: bad }));
+      expect(error).toBeInstanceOf(SampleConfigError);
+      expect(error.message).toContain(`WECHAT_RESULT_TTL_MS must be a whole number of milliseconds from 1000 to 300000 (got "${bad}")`);
+    }
+  });
+
+  it('shares a code exchange\'s outcome with duplicates for WECHAT_RESULT_TTL_MS, and no longer', async () => {
+    const running = await startSampleAgainstEmulator({ ...SHORT_TIMEOUT, WECHAT_RESULT_TTL_MS: '1000' });
     try {
+      const { emulator, sample, base } = running;
+      expect(sample.config.resultTtlMs).toBe(1_000);
+      expect(sample.app.get<ResolvedWechatAuthOptions>(WECHAT_AUTH_OPTIONS).codeExchange.resultTtlMs).toBe(1_000);
+      const browser = new Browser(base);
+      const callbackUrl = await browser.authorize();
+      const code = callbackUrl.searchParams.get('code')!;
+      for (const res of [await browser.callback(callbackUrl), await browser.callback(callbackUrl)]) {
+        expect({ status: res.status, location: res.headers.location }).toEqual({ status: 302, location: '/profile' });
+      }
+      // Once the outcome has expired, a late duplicate exchanges again: WeChat says the code is spent (40163) and
+      // the browser is sent back to WeChat for a fresh one (with the default 60 s it would still share the session).
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      const late = await browser.callback(callbackUrl);
+      expect(late.status).toBe(302);
+      expect(late.headers.location.startsWith(`${emulator.origin}/connect/oauth2/authorize?appid=${DEMO_APP.appId}&`)).toBe(true);
+      expect(emulator.counters().exchangeByCode[code]).toEqual({ calls: 2, outcomes: [0, 40163] });
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('uses an https callback URL for Secure, __Host- session cookies', async () => {
+    const running = await startSampleAgainstEmulator({ ...SHORT_TIMEOUT, WECHAT_CALLBACK_URL: 'https://app.example.com/auth/wechat/callback' });
+    try {
+      const { sample, base } = running;
       expect(sample.config.secureCookies).toBe(true);
-      const base = `http://127.0.0.1:${sample.config.port}`;
       const browser = new Browser(base);
       const callbackUrl = await browser.authorize();
       expect(callbackUrl.origin).toBe('https://app.example.com');
@@ -636,8 +638,7 @@ describe('sample app configuration', () => {
       expect(cookie).toMatch(/; Path=\//);
       expect(res.headers['strict-transport-security']).toBeDefined();
     } finally {
-      await sample.close();
-      await emulator.close();
+      await running.close();
     }
   });
 });

@@ -4,64 +4,27 @@
  * with the right nickname. The callback was hit twice and the code exchanged once. Saves a screenshot of the
  * profile page to test-artifacts/sample-profile.png.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
 import { DEMO_USERS } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
-import type { DemoCounters } from '../apps/sample/src/demo/demo-counters.service.js';
+import { useChromium } from './support/chromium.js';
+import { ARTIFACTS_DIR } from './support/figures.js';
+import { demoCounters, useDemoSampleApp } from './support/sample-app.js';
+import { ANDROID_WECHAT_UA } from './wechat-qr-e2e-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const ZOE = DEMO_USERS.find((user) => user.id === 'zoe')!;
-/** The Android WeChat client's in-app browser: there "Sign in with WeChat" picks the Official Account login. */
-const ANDROID_WECHAT_UA =
-  'Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240205.004; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 ' +
-  'Chrome/122.0.6261.120 Mobile Safari/537.36 XWEB/1220099 MMWEBSDK/20240404 MMWEBID/6742 MicroMessenger/8.0.49.2600(0x28003133) ' +
-  'WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64';
-
-async function counters(sample: SampleApp): Promise<DemoCounters> {
-  const res = await fetch(`http://127.0.0.1:${sample.config.port}/demo/counters`, { signal: AbortSignal.timeout(5000) });
-  return (await res.json()) as DemoCounters;
-}
 
 describe('sample app in a real browser (demo mode)', () => {
-  let sample: SampleApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it with "apt-get update && apt-get install -y chromium" (.ci/run does this in CI).`);
-    }
-    sample = await startSampleApp({ env: { PORT: '0' }, logger: false });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 30_000,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await sample?.close();
-  });
+  const demo = useDemoSampleApp();
+  const chromium = useChromium();
 
   it('signs in through the consent page with the Android double hit and shows the profile', async () => {
-    const context = await browser.newContext({
+    const context = await chromium.browser.newContext({
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
       locale: 'zh-CN',
+      // The Android WeChat client's in-app browser: there "Sign in with WeChat" picks the Official Account login.
       userAgent: ANDROID_WECHAT_UA,
     });
     const page = await context.newPage();
@@ -77,9 +40,9 @@ describe('sample app in a real browser (demo mode)', () => {
     });
 
     try {
-      const before = await counters(sample);
+      const before = await demoCounters(demo.sample);
 
-      await page.goto(sample.url);
+      await page.goto(demo.sample.url);
       await page.getByRole('link', { name: /Sign in with WeChat/ }).click();
 
       // WeChat's consent page, played by the emulator mounted at /__wechat.
@@ -88,7 +51,7 @@ describe('sample app in a real browser (demo mode)', () => {
       await page.getByLabel(/Simulate Android duplicate callback/).check();
       await page.getByRole('button', { name: /Allow/ }).click();
 
-      await page.waitForURL(`${sample.url}/profile`);
+      await page.waitForURL(`${demo.sample.url}/profile`);
       await expect(page.locator('.nickname').first().textContent()).resolves.toBe(ZOE.nickname);
       await expect(page.title()).resolves.toContain(ZOE.nickname);
       // The nickname's markup is text: no <b> element was created from it.
@@ -97,27 +60,27 @@ describe('sample app in a real browser (demo mode)', () => {
       await expect(avatar.evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).complete && (img as unknown as { naturalWidth: number }).naturalWidth > 0)).resolves.toBe(true);
 
       // The callback was hit twice (the aborted background request, then the visible one), the code exchanged once.
-      const after = await counters(sample);
+      const after = await demoCounters(demo.sample);
       expect(after.callbackRequests - before.callbackRequests).toBe(2);
       expect(after.upstreamExchanges! - before.upstreamExchanges!).toBe(1);
       expect(after.duplicatesCoalesced - before.duplicatesCoalesced).toBe(1);
 
-      mkdirSync(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: join(ARTIFACTS, 'sample-profile.png'), fullPage: true });
+      mkdirSync(ARTIFACTS_DIR, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'sample-profile.png'), fullPage: true });
 
       // The API sees the same session.
-      const me = await page.request.get(`${sample.url}/api/me`);
+      const me = await page.request.get(`${demo.sample.url}/api/me`);
       expect(me.status()).toBe(200);
       expect((await me.json()).nickname).toBe(ZOE.nickname);
 
       // The home page shows the counters; "Sign out" (a same-origin form post) ends the session.
-      await page.goto(sample.url);
+      await page.goto(demo.sample.url);
       await expect(page.getByText('Upstream exchanges').count()).resolves.toBe(1);
-      await page.screenshot({ path: join(ARTIFACTS, 'sample-home.png'), fullPage: true });
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'sample-home.png'), fullPage: true });
       await page.getByRole('button', { name: /Sign out/ }).click();
-      await page.waitForURL(`${sample.url}/`);
+      await page.waitForURL(`${demo.sample.url}/`);
       await expect(page.getByRole('link', { name: /Sign in with WeChat/ }).count()).resolves.toBe(1);
-      expect((await page.request.get(`${sample.url}/api/me`)).status()).toBe(401);
+      expect((await page.request.get(`${demo.sample.url}/api/me`)).status()).toBe(401);
 
       // No CSP violation or script error on any of the app's pages.
       expect(problems).toEqual([]);

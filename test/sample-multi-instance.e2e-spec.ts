@@ -6,13 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
 import request from 'supertest';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { CookieJar, consentAtEmulator, findSetCookie, pathAndQuery } from './sample-e2e-helpers.js';
+import { REDIS_URL, deleteRedisKeys, requireRedis } from './support/code-exchange.harness.js';
 import { SampleProcess, requireBuiltSampleApp, sampleProcessEnv } from './support/sample-process.js';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEY_PREFIX = `sample-multi-${randomBytes(6).toString('hex')}`;
 const SESSION_SECRET = randomBytes(48).toString('base64url');
 /** The public callback URL, as a load balancer would expose it; the test plays the balancer and picks instances. */
@@ -26,23 +24,11 @@ describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
 
   beforeAll(async () => {
     requireBuiltSampleApp();
-    const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-    redis.on('error', () => undefined);
-    try {
-      await redis.connect();
-      await redis.ping();
-    } catch (error) {
-      throw new Error(`This test needs Redis at ${REDIS_URL} (set REDIS_URL): ${(error as Error).message}`);
-    } finally {
-      if (redis.isOpen) await redis.close();
-    }
+    await requireRedis();
 
     emulator = new WechatEmulator();
-    const origin = await emulator.listen();
     const env = sampleProcessEnv({
-      emulatorOrigin: origin,
-      appId: DEMO_APP.appId,
-      appSecret: DEMO_APP.appSecret,
+      emulatorOrigin: await emulator.listen(),
       callbackURL: PUBLIC_CALLBACK,
       redisURL: REDIS_URL,
       redisKeyPrefix: KEY_PREFIX,
@@ -52,20 +38,10 @@ describe('sample app: three instances sharing Redis and SESSION_SECRET', () => {
   }, 60_000);
 
   afterAll(async () => {
-    const exits = await Promise.all(instances.map((instance) => instance.stop()));
+    const exits = await SampleProcess.stopAll(instances);
     await emulator?.close();
-    const redis = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-    redis.on('error', () => undefined);
-    try {
-      await redis.connect();
-      const keys: string[] = [];
-      for await (const batch of redis.scanIterator({ MATCH: `${KEY_PREFIX}*`, COUNT: 500 })) keys.push(...batch);
-      if (keys.length > 0) await redis.del(keys);
-    } catch {
-      // Cleanup is best effort; the keys expire on their own (result TTL).
-    } finally {
-      if (redis.isOpen) await redis.close();
-    }
+    // Cleanup is best effort; the keys expire on their own (result TTL).
+    await deleteRedisKeys(KEY_PREFIX).catch(() => undefined);
     // Graceful shutdown on SIGTERM: every instance exited by itself, before the SIGKILL fallback.
     for (const exit of exits) expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
   }, 60_000);

@@ -5,50 +5,25 @@
  * on the profile. A WeChat user agent clicking the same button gets the Official Account's consent page instead.
  * Saves screenshots to test-artifacts/sample-qr-*.png.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
 import { DEMO_APP, DEMO_USERS, DEMO_WEB_APP } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
-import type { DemoCounters } from '../apps/sample/src/demo/demo-counters.service.js';
+import { useChromium } from './support/chromium.js';
+import { ARTIFACTS_DIR } from './support/figures.js';
+import { demoCounters, useDemoSampleApp } from './support/sample-app.js';
 import { ANDROID_WECHAT_UA } from './wechat-qr-e2e-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const LIHUA = DEMO_USERS.find((user) => user.id === 'lihua')!;
 
-async function counters(sample: SampleApp): Promise<DemoCounters> {
-  const res = await fetch(`http://127.0.0.1:${sample.config.port}/demo/counters`, { signal: AbortSignal.timeout(5000) });
-  return (await res.json()) as DemoCounters;
-}
-
 describe('sample app QR login in a real browser (demo mode)', () => {
-  let sample: SampleApp;
-  let browser: Browser;
+  const demo = useDemoSampleApp();
+  const chromium = useChromium();
   /** The account key the QR login gave the demo user (the second test signs the same person in inside WeChat). */
   let desktopAccount: string | null = null;
 
-  beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it with "apt-get update && apt-get install -y chromium" (.ci/run does this in CI).`);
-    }
-    sample = await startSampleApp({ env: { PORT: '0' }, logger: false });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await sample?.close();
-  });
-
   it('desktop: "Sign in with WeChat" shows the QR code; a second tab scans and allows; the first lands on the profile', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
+    const context = await chromium.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
     const desktop = await context.newPage();
     desktop.setDefaultTimeout(15_000);
     const problems: string[] = [];
@@ -64,11 +39,11 @@ describe('sample app QR login in a real browser (demo mode)', () => {
     watch('desktop', desktop);
 
     try {
-      const before = await counters(sample);
-      mkdirSync(ARTIFACTS, { recursive: true });
+      const before = await demoCounters(demo.sample);
+      mkdirSync(ARTIFACTS_DIR, { recursive: true });
 
-      await desktop.goto(sample.url);
-      await desktop.screenshot({ path: join(ARTIFACTS, 'sample-qr-home.png'), fullPage: true });
+      await desktop.goto(demo.sample.url);
+      await desktop.screenshot({ path: join(ARTIFACTS_DIR, 'sample-qr-home.png'), fullPage: true });
       await desktop.getByRole('link', { name: /Sign in with WeChat/ }).click();
 
       // WeChat's QR-login page, played by the emulator mounted at /__wechat.
@@ -76,7 +51,7 @@ describe('sample app QR login in a real browser (demo mode)', () => {
       expect(new URL(desktop.url()).searchParams.get('appid')).toBe(DEMO_WEB_APP.appId);
       await expect(desktop.locator('svg.qr').isVisible()).resolves.toBe(true);
       await expect(desktop.locator('#qr-status').getAttribute('data-status')).resolves.toBe('waiting');
-      await desktop.screenshot({ path: join(ARTIFACTS, 'sample-qr-page.png'), fullPage: true });
+      await desktop.screenshot({ path: join(ARTIFACTS_DIR, 'sample-qr-page.png'), fullPage: true });
 
       // The "phone": a second tab of the same context, opened from the QR page's scan link.
       const [phone] = await Promise.all([context.waitForEvent('page'), desktop.locator('#qr-scan-link').click()]);
@@ -90,23 +65,23 @@ describe('sample app QR login in a real browser (demo mode)', () => {
       await desktop.locator('#qr-status[data-status="scanned"]').waitFor();
 
       await phone.locator(`input[name="user"][value="${LIHUA.id}"]`).check();
-      await phone.screenshot({ path: join(ARTIFACTS, 'sample-qr-phone.png'), fullPage: true });
+      await phone.screenshot({ path: join(ARTIFACTS_DIR, 'sample-qr-phone.png'), fullPage: true });
       await phone.getByRole('button', { name: /Allow/ }).click();
       await phone.locator('#qr-decision[data-status="confirmed"]').waitFor();
 
       // The QR page follows the callback by itself and the desktop browser is signed in.
-      await desktop.waitForURL(`${sample.url}/profile`);
+      await desktop.waitForURL(`${demo.sample.url}/profile`);
       await expect(desktop.locator('.nickname').first().textContent()).resolves.toBe(LIHUA.nickname);
       await expect(desktop.locator('dd.via').textContent()).resolves.toBe('网站应用扫码 Website QR login');
       const account = await desktop.locator('dd.account').textContent();
       expect(account).toMatch(/^unionid:o/);
       desktopAccount = account;
-      await desktop.screenshot({ path: join(ARTIFACTS, 'sample-qr-profile.png'), fullPage: true });
+      await desktop.screenshot({ path: join(ARTIFACTS_DIR, 'sample-qr-profile.png'), fullPage: true });
 
-      const me = await desktop.request.get(`${sample.url}/api/me`);
+      const me = await desktop.request.get(`${demo.sample.url}/api/me`);
       expect(await me.json()).toMatchObject({ appId: DEMO_WEB_APP.appId, nickname: LIHUA.nickname, account });
 
-      const after = await counters(sample);
+      const after = await demoCounters(demo.sample);
       expect(after.callbackRequests - before.callbackRequests).toBe(1);
       expect(after.upstreamExchanges! - before.upstreamExchanges!).toBe(1);
       expect(after.sessionsStarted - before.sessionsStarted).toBe(1);
@@ -119,21 +94,21 @@ describe('sample app QR login in a real browser (demo mode)', () => {
   }, 60_000);
 
   it('inside WeChat the same button opens the Official Account\'s consent page, and the account is the same person', async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN', userAgent: ANDROID_WECHAT_UA });
+    const context = await chromium.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN', userAgent: ANDROID_WECHAT_UA });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     try {
-      await page.goto(sample.url);
+      await page.goto(demo.sample.url);
       await page.getByRole('link', { name: /Sign in with WeChat/ }).click();
       await page.waitForURL(/\/__wechat\/connect\/oauth2\/authorize\?/);
       await page.locator(`input[name="user"][value="${LIHUA.id}"]`).check();
       await page.getByRole('button', { name: /Allow/ }).click();
-      await page.waitForURL(`${sample.url}/profile`);
+      await page.waitForURL(`${demo.sample.url}/profile`);
       await expect(page.locator('dd.via').textContent()).resolves.toBe('公众号网页授权 Official Account (in WeChat)');
       // The same demo user signed in through the website app in the previous test: the same account key.
       expect(desktopAccount).toMatch(/^unionid:o/);
       await expect(page.locator('dd.account').textContent()).resolves.toBe(desktopAccount);
-      const viaMp = (await (await page.request.get(`${sample.url}/api/me`)).json()) as { account: string; appId: string };
+      const viaMp = (await (await page.request.get(`${demo.sample.url}/api/me`)).json()) as { account: string; appId: string };
       expect(viaMp).toMatchObject({ account: desktopAccount, appId: DEMO_APP.appId });
     } finally {
       await context.close();

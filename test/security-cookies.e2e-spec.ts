@@ -7,9 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
+import type { WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import type { SampleApp } from '../apps/sample/src/bootstrap.js';
 import { printTable } from './support/figures.js';
+import { startSampleAgainstEmulator } from './support/sample-app.js';
 import { SampleBrowser, type HttpAnswer } from './support/sample-browser.js';
 
 const STATE_COOKIE = 'wechat_auth_state_wechat';
@@ -81,22 +82,7 @@ describe.each([
   const sessionCookie = secure ? '__Host-wechat_sample_session' : 'wechat_sample_session';
 
   beforeAll(async () => {
-    emulator = new WechatEmulator();
-    const emulatorOrigin = await emulator.listen();
-    sample = await startSampleApp({
-      env: {
-        PORT: '0',
-        WECHAT_APP_ID: DEMO_APP.appId,
-        WECHAT_APP_SECRET: DEMO_APP.appSecret,
-        WECHAT_OAUTH_BASE_URL: emulatorOrigin,
-        WECHAT_API_BASE_URL: emulatorOrigin,
-        SESSION_SECRET: randomBytes(32).toString('base64url'),
-        ...(scheme === 'https' ? { WECHAT_CALLBACK_URL: callbackTemplate } : {}),
-      },
-      host: '127.0.0.1',
-      logger: false,
-    });
-    base = `http://127.0.0.1:${sample.config.port}`;
+    ({ emulator, sample, base } = await startSampleAgainstEmulator(scheme === 'https' ? { WECHAT_CALLBACK_URL: callbackTemplate } : {}));
   });
 
   afterAll(async () => {

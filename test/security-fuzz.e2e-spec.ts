@@ -11,12 +11,12 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { randomBytes } from 'node:crypto';
 import { isSafeReturnTo } from 'nestjs-wechat-auth';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
+import type { WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import type { SampleApp } from '../apps/sample/src/bootstrap.js';
 import { printTable } from './support/figures.js';
 import { rawRequest, type RawAnswer } from './support/raw-http.js';
+import { startSampleAgainstEmulator } from './support/sample-app.js';
 import { SESSION_COOKIE } from './support/sample-browser.js';
 
 const RUN_SCALE = Math.max(1, Number(process.env.FUZZ_RUNS ?? 1));
@@ -31,22 +31,7 @@ let origin: string;
 const figures: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
-  emulator = new WechatEmulator();
-  const emulatorOrigin = await emulator.listen();
-  sample = await startSampleApp({
-    env: {
-      PORT: '0',
-      WECHAT_APP_ID: DEMO_APP.appId,
-      WECHAT_APP_SECRET: DEMO_APP.appSecret,
-      WECHAT_OAUTH_BASE_URL: emulatorOrigin,
-      WECHAT_API_BASE_URL: emulatorOrigin,
-      SESSION_SECRET: randomBytes(32).toString('base64url'),
-      WECHAT_HTTP_TIMEOUT_MS: '1500',
-    },
-    host: '127.0.0.1',
-    logger: false,
-  });
-  origin = `http://127.0.0.1:${sample.config.port}`;
+  ({ emulator, sample, base: origin } = await startSampleAgainstEmulator({ WECHAT_HTTP_TIMEOUT_MS: '1500' }));
   process.stdout.write(`\nsecurity fuzz: seed ${SEED} (replay with FUZZ_SEED=${SEED}), runs x${RUN_SCALE}\n`);
 });
 

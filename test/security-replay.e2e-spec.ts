@@ -11,15 +11,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { WECHAT_AUTH_OPTIONS, WechatAuthModule } from 'nestjs-wechat-auth';
-import type { ResolvedWechatAuthOptions, WechatAuthOptions } from 'nestjs-wechat-auth';
+import type { ResolvedWechatAuthOptions } from 'nestjs-wechat-auth';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { LoginStateCodec } from '../libs/wechat-auth/src/state/login-state.js';
 import { deriveWechatAuthKeys } from '../libs/wechat-auth/src/state/wechat-auth.keys.js';
 import { printTable } from './support/figures.js';
-import { Browser, TwoAppsController, freePort, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
+import { Browser, SECOND_APP, demoAppOptions, freePort, startApp, startTwoAppsApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { Answer, TestApp } from './wechat-auth-e2e-helpers.js';
 
-const SECOND_APP = { appId: 'wx00112233445566ff', appSecret: 'SecondAppSecret0123456789abcdefX' };
 const STATE_COOKIE = 'wechat_auth_state_wechat';
 
 let emulator: WechatEmulator;
@@ -27,22 +26,11 @@ let emulatorOrigin: string;
 let app: TestApp;
 const figures: Array<Record<string, unknown>> = [];
 
-function options(port: number, extra: Partial<WechatAuthOptions> = {}): WechatAuthOptions {
-  return {
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    callbackURL: `http://127.0.0.1:${port}/auth/wechat/callback`,
-    apiBaseURL: emulatorOrigin,
-    oauthBaseURL: emulatorOrigin,
-    ...extra,
-  };
-}
-
 beforeAll(async () => {
   emulator = new WechatEmulator({ apps: [{ ...DEMO_APP }, { ...SECOND_APP }] });
   emulatorOrigin = await emulator.listen();
   const port = await freePort();
-  app = await startApp([WechatAuthModule.forRoot(options(port))], { port });
+  app = await startApp([WechatAuthModule.forRoot(demoAppOptions(emulatorOrigin, port))], { port });
 });
 
 afterEach(() => emulator.reset());
@@ -158,28 +146,10 @@ describe('a state from another app id (two strategies in one app)', () => {
   let two: TestApp;
   let sharedName: TestApp;
 
-  async function startTwo(extra: Partial<WechatAuthOptions> = {}): Promise<TestApp> {
-    const port = await freePort();
-    return startApp(
-      [
-        WechatAuthModule.forRoot({ ...options(port), ...extra, strategyName: 'mp-a', callbackURL: `http://127.0.0.1:${port}/two/a/callback` }),
-        WechatAuthModule.forRoot({
-          ...options(port),
-          ...extra,
-          appId: SECOND_APP.appId,
-          appSecret: SECOND_APP.appSecret,
-          strategyName: 'mp-b',
-          callbackURL: `http://127.0.0.1:${port}/two/b/callback`,
-        }),
-      ],
-      { port, controllers: [TwoAppsController] },
-    );
-  }
-
   beforeAll(async () => {
-    two = await startTwo();
+    two = await startTwoAppsApp(emulatorOrigin);
     // Both apps told to use one cookie name: app B then sees app A's cookie itself, signed with A's key.
-    sharedName = await startTwo({ stateCookie: { name: 'wx_login_state' } });
+    sharedName = await startTwoAppsApp(emulatorOrigin, { stateCookie: { name: 'wx_login_state' } });
   });
 
   afterAll(async () => {

@@ -16,8 +16,9 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
 import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
-import { REDIS_URL, connectTestRedis, deleteKeys, uniquePrefix, type TestRedisClient } from './support/code-exchange.harness.js';
+import { REDIS_URL, cleanUpTestRedis, connectTestRedis, uniquePrefix, type TestRedisClient } from './support/code-exchange.harness.js';
 import { printTable } from './support/figures.js';
+import { productionSampleEnv } from './support/sample-app.js';
 import { SampleBrowser, SESSION_COOKIE, type HttpAnswer } from './support/sample-browser.js';
 
 const STATE_COOKIE = 'wechat_auth_state_wechat';
@@ -113,17 +114,7 @@ beforeAll(async () => {
   emulator = new WechatEmulator();
   tapOrigin = await startTap();
   sample = await startSampleApp({
-    env: {
-      PORT: '0',
-      WECHAT_APP_ID: DEMO_APP.appId,
-      WECHAT_APP_SECRET: DEMO_APP.appSecret,
-      WECHAT_OAUTH_BASE_URL: tapOrigin,
-      WECHAT_API_BASE_URL: tapOrigin,
-      SESSION_SECRET,
-      WECHAT_HTTP_TIMEOUT_MS: '800',
-      REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-    },
+    env: productionSampleEnv(tapOrigin, { SESSION_SECRET, WECHAT_HTTP_TIMEOUT_MS: '800', REDIS_URL, REDIS_KEY_PREFIX: prefix }),
     host: '127.0.0.1',
     logger,
   });
@@ -138,10 +129,7 @@ afterAll(async () => {
   tap?.closeAllConnections();
   await emulator?.close();
   for (const restore of restoreSpies.reverse()) restore();
-  if (redis) {
-    await deleteKeys(redis, prefix);
-    await redis.close();
-  }
+  await cleanUpTestRedis(redis, prefix);
 });
 
 /** Remembers the secrets a browser was given (state-cookie nonce, session cookie). */

@@ -5,17 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { WechatAuthModule } from 'nestjs-wechat-auth';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import {
-  Browser,
-  REDIS_URL,
-  deleteRedisKeys,
-  freePort,
-  requireRedis,
-  startApp,
-  stateOf,
-} from './wechat-auth-e2e-helpers.js';
+import { WechatAuthModule, type WechatAuthOptions } from 'nestjs-wechat-auth';
+import { WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { REDIS_URL, deleteRedisKeys, requireRedis } from './support/code-exchange.harness.js';
+import { Browser, demoAppOptions, freePort, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { Answer, TestApp } from './wechat-auth-e2e-helpers.js';
 
 let emulator: WechatEmulator;
@@ -32,15 +25,8 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-function moduleFor(port: number, extra: Record<string, unknown> = {}) {
-  return WechatAuthModule.forRoot({
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    callbackURL: `http://127.0.0.1:${port}/auth/wechat/callback`,
-    apiBaseURL: emulatorOrigin,
-    oauthBaseURL: emulatorOrigin,
-    ...extra,
-  });
+function moduleFor(port: number, extra: Partial<WechatAuthOptions> = {}) {
+  return WechatAuthModule.forRoot(demoAppOptions(emulatorOrigin, port, extra));
 }
 
 function expectSignedIn(answers: Answer[], returnTo: string): string {
@@ -51,6 +37,22 @@ function expectSignedIn(answers: Answer[], returnTo: string): string {
   }
   expect(openids.size).toBe(1);
   return [...openids][0]!;
+}
+
+/**
+ * The victim signs in at `victimOrigin` with a fresh code; the attacker then starts a login of its own at
+ * `attackerOrigin` and sends the victim's code with its own valid cookie and state. Returns the code and the replay's answer.
+ */
+async function replayVictimCodeWithOwnLogin(victimOrigin: string, attackerOrigin: string): Promise<{ code: string; replay: Answer }> {
+  const victim = new Browser();
+  const victimLogin = await victim.get(`${victimOrigin}/auth/wechat`);
+  const code = emulator.mintCode();
+  expectSignedIn([await victim.get(`${victimOrigin}/auth/wechat/callback?code=${code}&state=${stateOf(victimLogin.location!)}`)], '/');
+
+  const attacker = new Browser();
+  const attackerLogin = await attacker.get(`${attackerOrigin}/auth/wechat`);
+  const replay = await attacker.get(`${attackerOrigin}/auth/wechat/callback?code=${code}&state=${stateOf(attackerLogin.location!)}`);
+  return { code, replay };
 }
 
 describe('one app instance (in-process coordination)', () => {
@@ -112,14 +114,7 @@ describe('one app instance (in-process coordination)', () => {
   });
 
   it('refuses the victim\'s code with the attacker\'s own valid cookie and state (403), with no extra exchange', async () => {
-    const victim = new Browser();
-    const victimLogin = await victim.get(`${testApp.origin}/auth/wechat`);
-    const code = emulator.mintCode();
-    expectSignedIn([await victim.get(`${testApp.origin}/auth/wechat/callback?code=${code}&state=${stateOf(victimLogin.location!)}`)], '/');
-
-    const attacker = new Browser();
-    const attackerLogin = await attacker.get(`${testApp.origin}/auth/wechat`);
-    const replay = await attacker.get(`${testApp.origin}/auth/wechat/callback?code=${code}&state=${stateOf(attackerLogin.location!)}`);
+    const { code, replay } = await replayVictimCodeWithOwnLogin(testApp.origin, testApp.origin);
     expect(replay.status).toBe(403);
     expect(replay.json()).toEqual({
       statusCode: 403,
@@ -196,14 +191,7 @@ describe('two app instances sharing Redis', () => {
   });
 
   it('refuses the code at the other instance for another browser', async () => {
-    const victim = new Browser();
-    const victimLogin = await victim.get(`${first.origin}/auth/wechat`);
-    const code = emulator.mintCode();
-    expectSignedIn([await victim.get(`${first.origin}/auth/wechat/callback?code=${code}&state=${stateOf(victimLogin.location!)}`)], '/');
-
-    const attacker = new Browser();
-    const attackerLogin = await attacker.get(`${second.origin}/auth/wechat`);
-    const replay = await attacker.get(`${second.origin}/auth/wechat/callback?code=${code}&state=${stateOf(attackerLogin.location!)}`);
+    const { code, replay } = await replayVictimCodeWithOwnLogin(first.origin, second.origin);
     expect(replay.status).toBe(403);
     expect(emulator.exchangeCallsForCode(code)).toBe(1);
   });

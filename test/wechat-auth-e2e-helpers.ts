@@ -9,11 +9,16 @@ import { Test } from '@nestjs/testing';
 import type { Response } from 'express';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createClient } from 'redis';
-import { WechatAuth, WechatAuthGuard, WechatReturnTo, WechatUser } from 'nestjs-wechat-auth';
-import type { WechatAuthUser } from 'nestjs-wechat-auth';
+import { WechatAuth, WechatAuthGuard, WechatAuthModule, WechatReturnTo, WechatUser } from 'nestjs-wechat-auth';
+import type { WechatAuthOptions, WechatAuthUser } from 'nestjs-wechat-auth';
+import { DEMO_APP } from 'nestjs-wechat-auth-emulator';
+import { unescapeHtml } from './support/html-text.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * A second Official Account, bound to the same Open Platform account as DEMO_APP (the emulator knows it when its
+ * `apps` include it): the "mp-b" of the tests with two apps in one Nest app.
+ */
+export const SECOND_APP = { appId: 'wx00112233445566ff', appSecret: 'SecondAppSecret0123456789abcdefX', openPlatformBound: true };
 
 /** A free loopback port, so that callbackURL can name the app's port before the app is built. */
 export async function freePort(): Promise<number> {
@@ -30,7 +35,8 @@ export interface SignedInUser extends WechatAuthUser {
   hasRefreshToken: boolean;
 }
 
-function exposeUser(res: Response, user: WechatAuthUser): void {
+/** Puts the signed-in user in an `X-Test-User` header of the callback's answer, where {@link Answer.user} reads it. */
+export function exposeUser(res: Response, user: WechatAuthUser): void {
   const exposed: SignedInUser = { ...user, hasAccessToken: user.token.accessToken.length > 0, hasRefreshToken: user.token.refreshToken.length > 0 };
   res.setHeader('X-Test-User', Buffer.from(JSON.stringify(exposed), 'utf8').toString('base64url'));
 }
@@ -122,6 +128,47 @@ export async function startApp(
   const url = await app.getUrl();
   const origin = url.replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
   return { app, origin, close: () => app.close() };
+}
+
+/**
+ * Options of the demo Official Account (DEMO_APP) whose WeChat is the emulator at `emulatorOrigin`, with its callback
+ * at `/auth/wechat/callback` of the app on `port` (the {@link DefaultAuthController}'s route). `extra` overrides.
+ */
+export function demoAppOptions(emulatorOrigin: string, port: number, extra: Partial<WechatAuthOptions> = {}): WechatAuthOptions {
+  return {
+    appId: DEMO_APP.appId,
+    appSecret: DEMO_APP.appSecret,
+    callbackURL: `http://127.0.0.1:${port}/auth/wechat/callback`,
+    apiBaseURL: emulatorOrigin,
+    oauthBaseURL: emulatorOrigin,
+    ...extra,
+  };
+}
+
+/**
+ * Starts one Nest app with two Official Accounts registered side by side: DEMO_APP as strategy "mp-a" and
+ * {@link SECOND_APP} as "mp-b", each with its own callback under {@link TwoAppsController}'s routes. `extra` applies
+ * to both registrations.
+ */
+export async function startTwoAppsApp(emulatorOrigin: string, extra: Partial<WechatAuthOptions> = {}): Promise<TestApp> {
+  const port = await freePort();
+  return startApp(
+    [
+      WechatAuthModule.forRoot({
+        ...demoAppOptions(emulatorOrigin, port, extra),
+        strategyName: 'mp-a',
+        callbackURL: `http://127.0.0.1:${port}/two/a/callback`,
+      }),
+      WechatAuthModule.forRoot({
+        ...demoAppOptions(emulatorOrigin, port, extra),
+        appId: SECOND_APP.appId,
+        appSecret: SECOND_APP.appSecret,
+        strategyName: 'mp-b',
+        callbackURL: `http://127.0.0.1:${port}/two/b/callback`,
+      }),
+    ],
+    { port, controllers: [TwoAppsController] },
+  );
 }
 
 /** One HTTP answer as a browser sees it (redirects are not followed). */
@@ -226,45 +273,8 @@ export async function consent(
   return answer.location;
 }
 
-function unescapeHtml(text: string): string {
-  return text
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-}
-
 /** The path + query of a URL on the app (the emulator redirects to the configured callbackURL). */
 export function onApp(origin: string, url: string): string {
   const parsed = new URL(url);
   return `${origin}${parsed.pathname}${parsed.search}`;
-}
-
-/** Fails with a clear message when Redis is unreachable (never skips silently). */
-export async function requireRedis(): Promise<void> {
-  const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-  } catch (error) {
-    throw new Error(`These tests need Redis at ${REDIS_URL} (set REDIS_URL): ${(error as Error).message}`);
-  } finally {
-    if (client.isOpen) await client.quit();
-  }
-}
-
-/** Deletes every key under `prefix` (test cleanup). */
-export async function deleteRedisKeys(prefix: string): Promise<void> {
-  const client = createClient({ url: REDIS_URL });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
-  } finally {
-    await client.quit();
-  }
 }

@@ -4,9 +4,9 @@
  * failing, 504 for WeChat too slow. Never a 500, never a hang.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { WechatApiClient, WechatAuthModule } from 'nestjs-wechat-auth';
+import { WechatApiClient, WechatAuthModule, type WechatAuthOptions } from 'nestjs-wechat-auth';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, freePort, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
+import { Browser, demoAppOptions, freePort, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { Answer, TestApp } from './wechat-auth-e2e-helpers.js';
 
 const HTTP_TIMEOUT_MS = 500;
@@ -15,16 +15,8 @@ let emulator: WechatEmulator;
 let emulatorOrigin: string;
 let testApp: TestApp;
 
-function moduleFor(port: number, extra: Record<string, unknown> = {}) {
-  return WechatAuthModule.forRoot({
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    callbackURL: `http://127.0.0.1:${port}/auth/wechat/callback`,
-    apiBaseURL: emulatorOrigin,
-    oauthBaseURL: emulatorOrigin,
-    httpTimeoutMs: HTTP_TIMEOUT_MS,
-    ...extra,
-  });
+function moduleFor(port: number, extra: Partial<WechatAuthOptions> = {}) {
+  return WechatAuthModule.forRoot(demoAppOptions(emulatorOrigin, port, { httpTimeoutMs: HTTP_TIMEOUT_MS, ...extra }));
 }
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { WechatAuthModule } from 'nestjs-wechat-auth';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, authorizeParams, consent, freePort, onApp, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
+import { Browser, authorizeParams, consent, demoAppOptions, freePort, onApp, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { TestApp } from './wechat-auth-e2e-helpers.js';
 
 let emulator: WechatEmulator;
@@ -19,18 +19,7 @@ beforeAll(async () => {
   emulatorOrigin = await emulator.listen();
   port = await freePort();
   callbackURL = `http://127.0.0.1:${port}/auth/wechat/callback`;
-  testApp = await startApp(
-    [
-      WechatAuthModule.forRoot({
-        appId: DEMO_APP.appId,
-        appSecret: DEMO_APP.appSecret,
-        callbackURL,
-        apiBaseURL: emulatorOrigin,
-        oauthBaseURL: emulatorOrigin,
-      }),
-    ],
-    { port },
-  );
+  testApp = await startApp([WechatAuthModule.forRoot(demoAppOptions(emulatorOrigin, port))], { port });
 });
 
 afterEach(() => emulator.reset());

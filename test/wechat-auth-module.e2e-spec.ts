@@ -22,10 +22,8 @@ import {
 } from 'nestjs-wechat-auth';
 import type { ResolvedWechatAuthOptions, WechatAuthOptions, WechatAuthOptionsFactory } from 'nestjs-wechat-auth';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, TwoAppsController, freePort, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
+import { Browser, SECOND_APP, demoAppOptions, freePort, startApp, startTwoAppsApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { TestApp } from './wechat-auth-e2e-helpers.js';
-
-const SECOND_APP = { appId: 'wx00112233445566ff', appSecret: 'SecondAppSecret0123456789abcdefX', openPlatformBound: true };
 
 let emulator: WechatEmulator;
 let emulatorOrigin: string;
@@ -42,14 +40,7 @@ afterAll(async () => {
 });
 
 function demoOptions(port: number, extra: Partial<WechatAuthOptions> = {}): WechatAuthOptions {
-  return {
-    appId: DEMO_APP.appId,
-    appSecret: DEMO_APP.appSecret,
-    callbackURL: `http://127.0.0.1:${port}/auth/wechat/callback`,
-    apiBaseURL: emulatorOrigin,
-    oauthBaseURL: emulatorOrigin,
-    ...extra,
-  };
+  return demoAppOptions(emulatorOrigin, port, extra);
 }
 
 /** Signs a fresh browser in through `app`'s default routes with a minted code; returns the callback's answer. */
@@ -233,24 +224,7 @@ describe('two Official Accounts in one app', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    const port = await freePort();
-    app = await startApp(
-      [
-        WechatAuthModule.forRoot({
-          ...demoOptions(port),
-          strategyName: 'mp-a',
-          callbackURL: `http://127.0.0.1:${port}/two/a/callback`,
-        }),
-        WechatAuthModule.forRoot({
-          ...demoOptions(port),
-          appId: SECOND_APP.appId,
-          appSecret: SECOND_APP.appSecret,
-          strategyName: 'mp-b',
-          callbackURL: `http://127.0.0.1:${port}/two/b/callback`,
-        }),
-      ],
-      { port, controllers: [TwoAppsController] },
-    );
+    app = await startTwoAppsApp(emulatorOrigin);
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import type { Request } from 'express';
 import { WechatAuthModule } from 'nestjs-wechat-auth';
 import type { WechatAuthUser } from 'nestjs-wechat-auth';
 import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, consent, freePort, onApp, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
+import { Browser, consent, demoAppOptions, freePort, onApp, startApp, stateOf } from './wechat-auth-e2e-helpers.js';
 import type { TestApp } from './wechat-auth-e2e-helpers.js';
 
 /** Routes guarded by passport's AuthGuard, as an app that prefers @nestjs/passport writes them. */
@@ -38,19 +38,10 @@ beforeAll(async () => {
   const emulatorOrigin = await emulator.listen();
   const port = await freePort();
   callbackURL = `http://127.0.0.1:${port}/passport/wechat/callback`;
-  testApp = await startApp(
-    [
-      WechatAuthModule.forRoot({
-        appId: DEMO_APP.appId,
-        appSecret: DEMO_APP.appSecret,
-        callbackURL,
-        scope: 'snsapi_base',
-        apiBaseURL: emulatorOrigin,
-        oauthBaseURL: emulatorOrigin,
-      }),
-    ],
-    { port, controllers: [PassportGuardedController] },
-  );
+  testApp = await startApp([WechatAuthModule.forRoot(demoAppOptions(emulatorOrigin, port, { callbackURL, scope: 'snsapi_base' }))], {
+    port,
+    controllers: [PassportGuardedController],
+  });
 });
 
 afterEach(() => emulator.reset());

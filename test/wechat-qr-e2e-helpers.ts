@@ -2,6 +2,7 @@
  * Shared pieces of the website QR-login e2e tests: the phone's part of a QR login at the emulator, done over HTTP
  * the way the QR page and a second tab do it (open the QR page, open its scan link, Allow or Deny, collect).
  */
+import { unescapeHtml } from './support/html-text.js';
 
 /** What the QR page shows and how the tests drive it. */
 export interface QrPage {
@@ -13,15 +14,6 @@ export interface QrPage {
   scanUrl: string;
   /** The absolute URL the page polls. */
   pollUrl: string;
-}
-
-function unescapeHtml(text: string): string {
-  return text
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
 }
 
 /** Opens the QR page a login redirected to (`…/connect/qrconnect?…#wechat_redirect`). */

@@ -23,15 +23,10 @@ import {
   type WxLoginOptions,
 } from 'nestjs-wechat-auth';
 import { DEMO_APP, DEMO_WEB_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, freePort, onApp, startApp, stateOf, type TestApp } from './wechat-auth-e2e-helpers.js';
+import { Browser, exposeUser, freePort, onApp, startApp, stateOf, type TestApp } from './wechat-auth-e2e-helpers.js';
 import { openQrPage, qrLoginAtEmulator, scanAndDecide } from './wechat-qr-e2e-helpers.js';
 
 const WEB = 'wechat-web';
-
-function exposeUser(res: Response, user: WechatAuthUser): void {
-  const exposed = { ...user, hasAccessToken: user.token.accessToken.length > 0, hasRefreshToken: user.token.refreshToken.length > 0 };
-  res.setHeader('X-Test-User', Buffer.from(JSON.stringify(exposed), 'utf8').toString('base64url'));
-}
 
 @Controller('auth/web')
 @UseGuards(WechatAuthGuard)

@@ -23,7 +23,18 @@ import {
   type WechatAuthUser,
 } from 'nestjs-wechat-auth';
 import { DEMO_APP, DEMO_WEB_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { Browser, consent, freePort, onApp, startApp, stateOf, type SignedInUser, type TestApp } from './wechat-auth-e2e-helpers.js';
+import {
+  Browser,
+  SECOND_APP,
+  consent,
+  exposeUser,
+  freePort,
+  onApp,
+  startApp,
+  stateOf,
+  type SignedInUser,
+  type TestApp,
+} from './wechat-auth-e2e-helpers.js';
 import {
   ANDROID_WECHAT_UA,
   DESKTOP_CHROME_UA,
@@ -31,13 +42,6 @@ import {
   WINDOWS_WECHAT_UA,
   qrLoginAtEmulator,
 } from './wechat-qr-e2e-helpers.js';
-
-const SECOND_MP = { appId: 'wx00112233445566ff', appSecret: 'SecondAppSecret0123456789abcdefX', openPlatformBound: true };
-
-function exposeUser(res: Response, user: WechatAuthUser): void {
-  const exposed = { ...user, hasAccessToken: user.token.accessToken.length > 0, hasRefreshToken: user.token.refreshToken.length > 0 };
-  res.setHeader('X-Test-User', Buffer.from(JSON.stringify(exposed), 'utf8').toString('base64url'));
-}
 
 /** One login entry for phone and desktop, its overrides, and one callback for both flows. */
 @Controller('auth')
@@ -108,7 +112,7 @@ function registration(options: Partial<WechatAuthOptions> & Pick<WechatAuthOptio
 }
 
 beforeAll(async () => {
-  emulator = new WechatEmulator({ apps: [{ ...DEMO_APP }, { ...DEMO_WEB_APP }, SECOND_MP] });
+  emulator = new WechatEmulator({ apps: [{ ...DEMO_APP }, { ...DEMO_WEB_APP }, SECOND_APP] });
   emulatorOrigin = await emulator.listen();
   port = await freePort();
   app = await startApp(
@@ -116,7 +120,7 @@ beforeAll(async () => {
       // The Official Account and the website app share one callback route; a second Official Account has its own.
       registration({ appId: DEMO_APP.appId, appSecret: DEMO_APP.appSecret }, '/auth/callback'),
       registration({ flow: 'website-qr', strategyName: 'wechat-web', appId: DEMO_WEB_APP.appId, appSecret: DEMO_WEB_APP.appSecret }, '/auth/callback'),
-      registration({ strategyName: 'mp-b', appId: SECOND_MP.appId, appSecret: SECOND_MP.appSecret }, '/mp-b/callback'),
+      registration({ strategyName: 'mp-b', appId: SECOND_APP.appId, appSecret: SECOND_APP.appSecret }, '/mp-b/callback'),
     ],
     { port, controllers: [AutoAuthController, SecondAccountController] },
   );
@@ -155,7 +159,7 @@ describe('picking the login by user agent', () => {
   it('is overridable per route: a forced flow, a chosen Official Account, a scope for the Official Account only', async () => {
     expect(await loginTarget('/auth/login/qr', ANDROID_WECHAT_UA)).toMatchObject({ page: QRCONNECT, appid: DEMO_WEB_APP.appId });
     expect(await loginTarget('/auth/login/mp', DESKTOP_CHROME_UA)).toMatchObject({ page: AUTHORIZE, appid: DEMO_APP.appId });
-    expect(await loginTarget('/auth/login/b', ANDROID_WECHAT_UA)).toMatchObject({ page: AUTHORIZE, appid: SECOND_MP.appId });
+    expect(await loginTarget('/auth/login/b', ANDROID_WECHAT_UA)).toMatchObject({ page: AUTHORIZE, appid: SECOND_APP.appId });
     expect(await loginTarget('/auth/login/b', DESKTOP_CHROME_UA)).toMatchObject({ page: QRCONNECT, appid: DEMO_WEB_APP.appId });
     expect(await loginTarget('/auth/login/base', ANDROID_WECHAT_UA)).toEqual({ page: AUTHORIZE, appid: DEMO_APP.appId, scope: 'snsapi_base' });
     expect(await loginTarget('/auth/login/base', DESKTOP_CHROME_UA)).toEqual({ page: QRCONNECT, appid: DEMO_WEB_APP.appId, scope: 'snsapi_login' });
@@ -216,7 +220,7 @@ describe('three apps registered at once', () => {
     expect(strategies.get('wechat')).toMatchObject({ appId: DEMO_APP.appId, flow: 'official-account' });
     expect(strategies.get('wechat-web')).toBeInstanceOf(WechatQrStrategy);
     expect(strategies.get('wechat-web')!.appId).toBe(DEMO_WEB_APP.appId);
-    expect(strategies.get('mp-b')!.appId).toBe(SECOND_MP.appId);
+    expect(strategies.get('mp-b')!.appId).toBe(SECOND_APP.appId);
     const registry = passport as unknown as { _strategy(name: string): unknown };
     for (const [name, strategy] of strategies) expect(registry._strategy(name)).toBe(strategy);
     expect(app.app.get(WechatStrategies).qr()).toBe(strategies.get('wechat-web'));

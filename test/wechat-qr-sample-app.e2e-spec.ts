@@ -5,14 +5,13 @@
  * a snapshot-page user is flagged and never linked.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
 import { DEMO_APP, DEMO_USERS, DEMO_WEB_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { startSampleApp, type SampleApp } from '../apps/sample/src/bootstrap.js';
 import { SampleConfigError } from '../apps/sample/src/config/sample-config.js';
 import type { DemoCounters } from '../apps/sample/src/demo/demo-counters.service.js';
 import type { MeResponse } from '../apps/sample/src/pages/pages.controller.js';
 import { consent } from './wechat-auth-e2e-helpers.js';
 import { CookieJar, consentAtEmulator } from './sample-e2e-helpers.js';
+import { productionSampleEnv, sampleBootError, startSampleOnLoopback, useDemoSampleApp } from './support/sample-app.js';
 import { ANDROID_WECHAT_UA, DESKTOP_CHROME_UA, openQrPage, qrLoginAtEmulator, scanAndDecide } from './wechat-qr-e2e-helpers.js';
 
 const LIHUA = DEMO_USERS.find((user) => user.id === 'lihua')!;
@@ -60,28 +59,18 @@ class SampleBrowser {
 }
 
 describe('sample app, demo mode: both logins side by side', () => {
-  let sample: SampleApp;
-  let base: string;
-
-  beforeAll(async () => {
-    sample = await startSampleApp({ env: { PORT: '0' }, logger: false });
-    base = `http://localhost:${sample.config.port}`;
-  });
-
-  afterAll(async () => {
-    await sample?.close();
-  });
+  const demo = useDemoSampleApp();
 
   it('configures the demo website app next to the demo Official Account', () => {
-    expect(sample.config.web).toEqual({
+    expect(demo.sample.config.web).toEqual({
       appId: DEMO_WEB_APP.appId,
       appSecret: DEMO_WEB_APP.appSecret,
-      callbackURL: `${base}/auth/wechat/web/callback`,
+      callbackURL: `${demo.base}/auth/wechat/web/callback`,
     });
   });
 
   it('the home page offers one "Sign in with WeChat" that picks by user agent, and both logins explicitly', async () => {
-    const home = await new SampleBrowser(base).get('/', 'text/html');
+    const home = await new SampleBrowser(demo.base).get('/', 'text/html');
     expect(home.status).toBe(200);
     expect(home.text.match(/Sign in with WeChat/g)).toHaveLength(1);
     expect(home.text).toContain('<a class="btn primary" href="/auth/wechat/auto">使用微信登录 Sign in with WeChat</a>');
@@ -90,29 +79,29 @@ describe('sample app, demo mode: both logins side by side', () => {
   });
 
   it('"Sign in with WeChat": the Official Account inside WeChat, the QR login on a desktop browser', async () => {
-    const inWechat = new URL(await new SampleBrowser(base, ANDROID_WECHAT_UA).start('/auth/wechat/auto?returnTo=/api/me'));
-    expect(`${inWechat.origin}${inWechat.pathname}`).toBe(`${base}/__wechat/connect/oauth2/authorize`);
+    const inWechat = new URL(await new SampleBrowser(demo.base, ANDROID_WECHAT_UA).start('/auth/wechat/auto?returnTo=/api/me'));
+    expect(`${inWechat.origin}${inWechat.pathname}`).toBe(`${demo.base}/__wechat/connect/oauth2/authorize`);
     expect(inWechat.searchParams.get('appid')).toBe(DEMO_APP.appId);
 
-    const desktop = new URL(await new SampleBrowser(base).start('/auth/wechat/auto?returnTo=/api/me'));
-    expect(`${desktop.origin}${desktop.pathname}`).toBe(`${base}/__wechat/connect/qrconnect`);
+    const desktop = new URL(await new SampleBrowser(demo.base).start('/auth/wechat/auto?returnTo=/api/me'));
+    expect(`${desktop.origin}${desktop.pathname}`).toBe(`${demo.base}/__wechat/connect/qrconnect`);
     expect(desktop.searchParams.get('appid')).toBe(DEMO_WEB_APP.appId);
-    expect(desktop.searchParams.get('redirect_uri')).toBe(`${base}/auth/wechat/web/callback`);
+    expect(desktop.searchParams.get('redirect_uri')).toBe(`${demo.base}/auth/wechat/web/callback`);
     expect(desktop.searchParams.get('scope')).toBe('snsapi_login');
 
     // The explicit buttons do what they say, whatever the browser.
-    expect(new URL(await new SampleBrowser(base, ANDROID_WECHAT_UA).start('/auth/wechat/web')).pathname).toBe('/__wechat/connect/qrconnect');
-    expect(new URL(await new SampleBrowser(base).start('/auth/wechat')).pathname).toBe('/__wechat/connect/oauth2/authorize');
+    expect(new URL(await new SampleBrowser(demo.base, ANDROID_WECHAT_UA).start('/auth/wechat/web')).pathname).toBe('/__wechat/connect/qrconnect');
+    expect(new URL(await new SampleBrowser(demo.base).start('/auth/wechat')).pathname).toBe('/__wechat/connect/oauth2/authorize');
   });
 
   it('a QR login signs the desktop browser in; the same person inside WeChat is the same account', async () => {
-    const desktop = new SampleBrowser(base);
+    const desktop = new SampleBrowser(demo.base);
     await desktop.finish(await qrLoginAtEmulator(await desktop.start('/auth/wechat/auto'), { user: 'lihua' }));
     const viaQr = await desktop.me();
     expect(viaQr).toMatchObject({ appId: DEMO_WEB_APP.appId, nickname: LIHUA.nickname });
     expect(viaQr.account).toBe(`unionid:${viaQr.unionid}`);
 
-    const phone = new SampleBrowser(base, ANDROID_WECHAT_UA);
+    const phone = new SampleBrowser(demo.base, ANDROID_WECHAT_UA);
     await phone.finish(await consentAtEmulator(await phone.start('/auth/wechat/auto'), { user: 'lihua' }));
     const viaMp = await phone.me();
     expect(viaMp.appId).toBe(DEMO_APP.appId);
@@ -125,9 +114,9 @@ describe('sample app, demo mode: both logins side by side', () => {
   });
 
   it('a snapshot-page user is flagged and keyed apart from the real account', async () => {
-    const real = new SampleBrowser(base, ANDROID_WECHAT_UA);
+    const real = new SampleBrowser(demo.base, ANDROID_WECHAT_UA);
     await real.finish(await consentAtEmulator(await real.start('/auth/wechat'), { user: 'panda' }));
-    const snapshot = new SampleBrowser(base, ANDROID_WECHAT_UA);
+    const snapshot = new SampleBrowser(demo.base, ANDROID_WECHAT_UA);
     await snapshot.finish(await consent(await snapshot.start('/auth/wechat'), { action: 'allow', user: 'panda', snapshot: true }));
     const me = await snapshot.me();
     expect(me.snapshot).toBe(true);
@@ -137,15 +126,15 @@ describe('sample app, demo mode: both logins side by side', () => {
   });
 
   it('a failed QR callback offers to start the QR login again', async () => {
-    const answer = await new SampleBrowser(base).get('/auth/wechat/web/callback?code=abc&state=abc', 'text/html');
+    const answer = await new SampleBrowser(demo.base).get('/auth/wechat/web/callback?code=abc&state=abc', 'text/html');
     expect(answer.status).toBe(401);
     expect(answer.text).toContain('href="/auth/wechat/web"');
   });
 
   it('counts both apps\' exchanges in the demo panel', async () => {
-    const read = async () => (await new SampleBrowser(base).get('/demo/counters')).json<DemoCounters>();
+    const read = async () => (await new SampleBrowser(demo.base).get('/demo/counters')).json<DemoCounters>();
     const before = await read();
-    const desktop = new SampleBrowser(base);
+    const desktop = new SampleBrowser(demo.base);
     const callback = await qrLoginAtEmulator(await desktop.start('/auth/wechat/web'));
     await Promise.all([desktop.finish(callback), desktop.finish(callback)]);
     const after = await read();
@@ -156,7 +145,7 @@ describe('sample app, demo mode: both logins side by side', () => {
   });
 
   it('the phone denying leaves the desktop browser signed out', async () => {
-    const desktop = new SampleBrowser(base);
+    const desktop = new SampleBrowser(demo.base);
     const outcome = await scanAndDecide(await openQrPage(await desktop.start('/auth/wechat/web')), { action: 'deny' });
     expect(outcome.status).toBe('denied');
     expect((await desktop.get('/api/me')).status).toBe(401);
@@ -177,25 +166,12 @@ describe('sample app, production config with a website app (WECHAT_WEB_APP_ID)',
   });
 
   function env(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      PORT: '0',
-      WECHAT_APP_ID: DEMO_APP.appId,
-      WECHAT_APP_SECRET: DEMO_APP.appSecret,
-      WECHAT_OAUTH_BASE_URL: origin,
-      WECHAT_API_BASE_URL: origin,
-      SESSION_SECRET: randomBytes(32).toString('base64url'),
-      ...extra,
-    };
+    return productionSampleEnv(origin, extra);
   }
 
   it('signs in through the website app with its own AppID and callback URL; sessions of both apps are accepted', async () => {
-    const sample = await startSampleApp({
-      env: env({ WECHAT_WEB_APP_ID: DEMO_WEB_APP.appId, WECHAT_WEB_APP_SECRET: DEMO_WEB_APP.appSecret }),
-      host: '127.0.0.1',
-      logger: false,
-    });
+    const { sample, base } = await startSampleOnLoopback(env({ WECHAT_WEB_APP_ID: DEMO_WEB_APP.appId, WECHAT_WEB_APP_SECRET: DEMO_WEB_APP.appSecret }));
     try {
-      const base = `http://127.0.0.1:${sample.config.port}`;
       expect(sample.config.web?.callbackURL).toBe(`http://localhost:${sample.config.port}/auth/wechat/web/callback`);
       const desktop = new SampleBrowser(base);
       const qr = new URL(await desktop.start('/auth/wechat/auto'));
@@ -213,9 +189,8 @@ describe('sample app, production config with a website app (WECHAT_WEB_APP_ID)',
   });
 
   it('without a website app: "Sign in with WeChat" is the Official Account login, and the QR routes do not exist', async () => {
-    const sample = await startSampleApp({ env: env(), host: '127.0.0.1', logger: false });
+    const { sample, base } = await startSampleOnLoopback(env());
     try {
-      const base = `http://127.0.0.1:${sample.config.port}`;
       const home = await new SampleBrowser(base).get('/', 'text/html');
       expect(home.text).toContain('<a class="btn primary" href="/auth/wechat">使用微信登录 Sign in with WeChat</a>');
       expect(home.text).not.toContain('/auth/wechat/web');
@@ -234,20 +209,14 @@ describe('sample app, production config with a website app (WECHAT_WEB_APP_ID)',
     ['a secret without an AppID', { WECHAT_WEB_APP_SECRET: DEMO_WEB_APP.appSecret }, /set the website app's AppID too/],
     ['a non-http callback URL', { WECHAT_WEB_APP_ID: DEMO_WEB_APP.appId, WECHAT_WEB_APP_SECRET: DEMO_WEB_APP.appSecret, WECHAT_WEB_CALLBACK_URL: 'ftp://x' }, /WECHAT_WEB_CALLBACK_URL must use http or https/],
   ])('refuses a half or wrong website app: %s', async (_what, extra, message) => {
-    const error = await startSampleApp({ env: env(extra), host: '127.0.0.1', logger: false }).then(
-      (started) => started.close().then(() => new Error('started')),
-      (caught: unknown) => caught as Error,
-    );
+    const error = await sampleBootError(env(extra));
     expect(error).toBeInstanceOf(SampleConfigError);
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain('not-the-secret');
   });
 
   it('refuses website app variables in demo mode', async () => {
-    const error = await startSampleApp({ env: { PORT: '0', WECHAT_WEB_APP_ID: DEMO_WEB_APP.appId }, logger: false }).then(
-      (started) => started.close().then(() => new Error('started')),
-      (caught: unknown) => caught as Error,
-    );
+    const error = await sampleBootError({ PORT: '0', WECHAT_WEB_APP_ID: DEMO_WEB_APP.appId });
     expect(error.message).toMatch(/WECHAT_WEB_APP_ID is set but WECHAT_APP_ID is not/);
   });
 });

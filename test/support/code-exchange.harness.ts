@@ -1,6 +1,7 @@
 /**
  * Test support for the CodeExchangeService specs: real Redis (REDIS_URL), counting fake exchanges, a private
- * redis-server that tests can kill and restart, and key scans. Shared by the unit specs and the multi-process e2e.
+ * redis-server that tests can kill and restart, and key scans. Shared by the unit specs and the e2e tests (every
+ * test that needs Redis connects, checks and cleans up through here).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,11 @@ export async function connectTestRedis(url = REDIS_URL): Promise<TestRedisClient
   return client;
 }
 
+/** Fails with a clear message when Redis is unreachable (tests never skip silently). */
+export async function requireRedis(url = REDIS_URL): Promise<void> {
+  (await connectTestRedis(url)).destroy();
+}
+
 /** A key prefix unique to this run and label, so parallel test files never collide. */
 export function uniquePrefix(label: string): string {
   return `wxt-${label}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -43,6 +49,23 @@ export async function scanKeys(client: TestRedisClient, prefix: string): Promise
 export async function deleteKeys(client: TestRedisClient, prefix: string): Promise<void> {
   const keys = await scanKeys(client, prefix);
   if (keys.length > 0) await client.del(keys);
+}
+
+/** Deletes every key containing `prefix` and closes `client`; does nothing when it never connected (a failed beforeAll). */
+export async function cleanUpTestRedis(client: TestRedisClient | undefined, prefix: string): Promise<void> {
+  if (!client) return;
+  await deleteKeys(client, prefix);
+  await client.close();
+}
+
+/** Deletes every key containing `prefix` over a connection of its own (cleanup once the apps under test are closed). */
+export async function deleteRedisKeys(prefix: string, url = REDIS_URL): Promise<void> {
+  const client = await connectTestRedis(url);
+  try {
+    await deleteKeys(client, prefix);
+  } finally {
+    await client.close();
+  }
 }
 
 export interface Deferred<T> {

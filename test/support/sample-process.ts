@@ -5,10 +5,12 @@
  * app's own event-loop delay over IPC. Used by the multi-instance, reliability and soak tests.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEMO_APP } from 'nestjs-wechat-auth-emulator';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SAMPLE_MAIN = join(REPO_ROOT, 'dist', 'apps', 'sample', 'main.js');
@@ -25,9 +27,11 @@ export function requireBuiltSampleApp(): void {
 /** What a production-mode sample process needs: WeChat played by the emulator at `emulatorOrigin`. */
 export interface SampleProcessSettings {
   emulatorOrigin: string;
-  appId: string;
-  appSecret: string;
-  sessionSecret: string;
+  /** Default: the demo Official Account (DEMO_APP), which the emulator knows by default. */
+  appId?: string;
+  appSecret?: string;
+  /** SESSION_SECRET; default: a fresh random one (instances given one environment share it). */
+  sessionSecret?: string;
   /** WECHAT_CALLBACK_URL; default: the app's own http://localhost:PORT/auth/wechat/callback. */
   callbackURL?: string;
   redisURL?: string;
@@ -55,11 +59,11 @@ export function sampleProcessEnv(settings: SampleProcessSettings): NodeJS.Proces
   Object.assign(env, {
     NO_COLOR: '1',
     PORT: '0',
-    WECHAT_APP_ID: settings.appId,
-    WECHAT_APP_SECRET: settings.appSecret,
+    WECHAT_APP_ID: settings.appId ?? DEMO_APP.appId,
+    WECHAT_APP_SECRET: settings.appSecret ?? DEMO_APP.appSecret,
     WECHAT_OAUTH_BASE_URL: settings.emulatorOrigin,
     WECHAT_API_BASE_URL: settings.emulatorOrigin,
-    SESSION_SECRET: settings.sessionSecret,
+    SESSION_SECRET: settings.sessionSecret ?? randomBytes(32).toString('base64url'),
     ...(settings.callbackURL === undefined ? {} : { WECHAT_CALLBACK_URL: settings.callbackURL }),
     ...(settings.redisURL === undefined ? {} : { REDIS_URL: settings.redisURL }),
     ...(settings.redisKeyPrefix === undefined ? {} : { REDIS_KEY_PREFIX: settings.redisKeyPrefix }),
@@ -169,10 +173,15 @@ export class SampleProcess {
     const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) {
-      await Promise.all(instances.map((instance) => instance.stop()));
+      await SampleProcess.stopAll(instances);
       throw failed.reason;
     }
     return instances;
+  }
+
+  /** Stops every instance at once (see {@link SampleProcess.stop}); returns how each exited. */
+  static stopAll(instances: readonly SampleProcess[]): Promise<SampleProcessExit[]> {
+    return Promise.all(instances.map((instance) => instance.stop()));
   }
 
   /** SIGTERM (a container stop: drain, close Redis, exit), then SIGKILL if it has not exited in `graceMs`. */

@@ -15,11 +15,10 @@
  * after GC and RSS per instance over time, and the Redis keys under the run's prefix (count, TTLs, leftover locks).
  * The test files decide which figures to assert; this module only measures and reports.
  */
-import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO_APP, WechatEmulator } from 'nestjs-wechat-auth-emulator';
-import { REDIS_URL, connectTestRedis, deleteKeys, scanKeys, uniquePrefix, type TestRedisClient } from './code-exchange.harness.js';
+import { WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { REDIS_URL, cleanUpTestRedis, connectTestRedis, scanKeys, uniquePrefix, type TestRedisClient } from './code-exchange.harness.js';
 import { percentile, round } from './figures.js';
 import { SampleBrowser, jarAfter, type HttpAnswer } from './sample-browser.js';
 import { SampleProcess, sampleProcessEnv } from './sample-process.js';
@@ -131,15 +130,7 @@ export async function runSoak(config: SoakConfig, log: (line: string) => void = 
     const origin = await emulator.listen();
     emulator.setLatency('access_token', { fixedMs: 30, jitterMs: 70 });
     emulator.setLatency('userinfo', { fixedMs: 10, jitterMs: 30 });
-    const env = sampleProcessEnv({
-      emulatorOrigin: origin,
-      appId: DEMO_APP.appId,
-      appSecret: DEMO_APP.appSecret,
-      sessionSecret: randomBytes(32).toString('base64url'),
-      redisURL: REDIS_URL,
-      redisKeyPrefix: prefix,
-      httpTimeoutMs: 3_000,
-    });
+    const env = sampleProcessEnv({ emulatorOrigin: origin, redisURL: REDIS_URL, redisKeyPrefix: prefix, httpTimeoutMs: 3_000 });
     const names = Array.from({ length: config.instances }, (_, i) => String.fromCharCode(65 + i));
     instances = await SampleProcess.startAll(names, () => env, { instrumented: true });
     const keysBefore = (await scanKeys(redis, prefix)).length;
@@ -365,10 +356,9 @@ export async function runSoak(config: SoakConfig, log: (line: string) => void = 
       const problems = instance.output.join('').split('\n').filter((line) => /\b(WARN|ERROR|FATAL)\b/.test(line));
       if (problems.length > 0) log(`instance ${instance.name} logged ${problems.length} warnings/errors:\n${problems.slice(0, 10).join('\n')}`);
     }
-    await Promise.all(instances.map((instance) => instance.stop()));
+    await SampleProcess.stopAll(instances);
     await emulator.close();
-    await deleteKeys(redis, prefix);
-    await redis.close();
+    await cleanUpTestRedis(redis, prefix);
   }
 }
 

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
+import { thrownBy } from '../../../test/support/thrown.js';
 import { WechatAuthOptionsError } from './errors/wechat-auth.errors.js';
 import { validateWechatAuthOptions } from './wechat-auth.options.js';
 
@@ -13,14 +14,9 @@ const WEB = {
 };
 
 function problemsOf(raw: unknown): string[] {
-  try {
-    validateWechatAuthOptions(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(WechatAuthOptionsError);
-    expect((error as Error).message).not.toContain(SECRET);
-    return (error as WechatAuthOptionsError).problems;
-  }
-  throw new Error('expected WechatAuthOptionsError');
+  const error = thrownBy(() => validateWechatAuthOptions(raw), WechatAuthOptionsError);
+  expect(error.message).not.toContain(SECRET);
+  return error.problems;
 }
 
 describe('flow "website-qr" options', () => {

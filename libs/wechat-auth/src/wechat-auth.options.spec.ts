@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
+import { thrownBy } from '../../../test/support/thrown.js';
 import { WechatAuthOptionsError } from './errors/wechat-auth.errors.js';
 import { validateWechatAuthOptions } from './wechat-auth.options.js';
 
@@ -8,16 +9,10 @@ const SECRET = 'S3cretS3cretS3cretS3cretS3cret12';
 const VALID = { appId: 'wx0123456789abcdef', appSecret: SECRET, callbackURL: 'https://example.com/auth/wechat/callback' };
 
 function problemsOf(raw: unknown): string[] {
-  try {
-    validateWechatAuthOptions(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(WechatAuthOptionsError);
-    const { message, problems } = error as WechatAuthOptionsError;
-    // Whatever was wrong, the secret never appears in what gets printed at boot.
-    expect(message).not.toContain(SECRET);
-    return problems;
-  }
-  throw new Error('expected WechatAuthOptionsError');
+  const { message, problems } = thrownBy(() => validateWechatAuthOptions(raw), WechatAuthOptionsError);
+  // Whatever was wrong, the secret never appears in what gets printed at boot.
+  expect(message).not.toContain(SECRET);
+  return problems;
 }
 
 describe('validateWechatAuthOptions', () => {

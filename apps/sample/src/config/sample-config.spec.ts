@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { thrownBy } from '../../../../test/support/thrown.js';
 import { loadSampleConfig, resolveSampleConfig, SampleConfigError } from './sample-config.js';
 
 const DEMO = { appId: 'wx5e1f0c0d1e2f3a4b', appSecret: 'demoSecretE7q2Xk9Lm4Np8Rt1Vw5Yz3' };
@@ -9,13 +10,7 @@ const PROD = {
 };
 
 function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadSampleConfig(env, DEMO);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SampleConfigError);
-    return (error as SampleConfigError).problems;
-  }
-  throw new Error('expected a configuration error');
+  return thrownBy(() => loadSampleConfig(env, DEMO), SampleConfigError).problems;
 }
 
 describe('loadSampleConfig', () => {
@@ -29,7 +24,10 @@ describe('loadSampleConfig', () => {
   });
 
   it('reads a production configuration, with WeChat origins by default', () => {
-    const config = loadSampleConfig({ ...PROD, PORT: '8080', WECHAT_SCOPE: 'snsapi_base', REDIS_URL: 'redis://r:6379' }, DEMO);
+    const config = loadSampleConfig(
+      { ...PROD, PORT: '8080', WECHAT_SCOPE: 'snsapi_base', REDIS_URL: 'redis://r:6379', WECHAT_RESULT_TTL_MS: '5000' },
+      DEMO,
+    );
     expect(config).toMatchObject({
       mode: 'production',
       port: 8080,
@@ -38,6 +36,7 @@ describe('loadSampleConfig', () => {
       oauthBaseURL: 'https://open.weixin.qq.com',
       apiBaseURL: 'https://api.weixin.qq.com',
       redisURL: 'redis://r:6379',
+      resultTtlMs: 5_000,
       sessionSecretGenerated: false,
     });
   });
@@ -59,6 +58,7 @@ describe('loadSampleConfig', () => {
     expect(problemsOf({ ...PROD, WECHAT_API_BASE_URL: 'https://api.weixin.qq.com/?x=1' }).join()).toMatch(/WECHAT_API_BASE_URL must not have a \?query/);
     expect(problemsOf({ ...PROD, WECHAT_CALLBACK_URL: 'https://a.example/cb#x' }).join()).toMatch(/WECHAT_CALLBACK_URL must not have a #fragment/);
     expect(problemsOf({ ...PROD, WECHAT_HTTP_TIMEOUT_MS: '5' }).join()).toMatch(/WECHAT_HTTP_TIMEOUT_MS/);
+    expect(problemsOf({ ...PROD, WECHAT_RESULT_TTL_MS: '600000' }).join()).toMatch(/WECHAT_RESULT_TTL_MS must be a whole number/);
     expect(problemsOf({ ...PROD, REDIS_KEY_PREFIX: '{x}' }).join()).toMatch(/REDIS_KEY_PREFIX/);
     expect(problemsOf({ ...PROD, TRUST_PROXY: 'yes please;' }).join()).toMatch(/TRUST_PROXY/);
   });

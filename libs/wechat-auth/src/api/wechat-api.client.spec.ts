@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { DEMO_APP, DEMO_USERS, WechatEmulator } from 'nestjs-wechat-auth-emulator';
+import { serveEmulatorToSpecFile } from '../../../../test/support/emulator-spec.js';
+import { rejectionOf, thrownBy } from '../../../../test/support/thrown.js';
 import {
   InvalidCallbackError,
   WechatApiError,
@@ -29,25 +31,12 @@ function client(overrides: Partial<ConstructorParameters<typeof WechatApiClient>
   });
 }
 
-async function caught(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
+function apiError(promise: Promise<unknown>): Promise<WechatApiError> {
+  return rejectionOf(promise, WechatApiError);
 }
 
-async function apiError(promise: Promise<unknown>): Promise<WechatApiError> {
-  const error = await caught(promise);
-  expect(error).toBeInstanceOf(WechatApiError);
-  return error as WechatApiError;
-}
-
-async function transportError(promise: Promise<unknown>): Promise<WechatTransportError> {
-  const error = await caught(promise);
-  expect(error).toBeInstanceOf(WechatTransportError);
-  return error as WechatTransportError;
+function transportError(promise: Promise<unknown>): Promise<WechatTransportError> {
+  return rejectionOf(promise, WechatTransportError);
 }
 
 /** Every rendering of an error a log line or an HTTP answer could contain. */
@@ -61,18 +50,7 @@ function expectNoSecrets(error: Error, secrets: string[]): void {
   }
 }
 
-beforeAll(async () => {
-  origin = await emulator.listen();
-});
-
-afterAll(async () => {
-  await emulator.close();
-});
-
-beforeEach(() => {
-  emulator.reset();
-  clock = Date.now();
-});
+serveEmulatorToSpecFile(emulator, { listening: (at) => (origin = at), beforeEachTest: () => (clock = Date.now()) });
 
 describe('WechatApiClient.buildAuthorizeUrl', () => {
   it('puts the parameters in the order WeChat matches, encodes redirect_uri and ends with #wechat_redirect', () => {
@@ -153,13 +131,7 @@ describe('WechatApiClient options', () => {
     [{ timeoutMs: 1.5 }],
     [{ lang: 'fr' as never }],
   ])('rejects %j without echoing the secret', (override) => {
-    let thrown: unknown;
-    try {
-      new WechatApiClient({ appId: DEMO_APP.appId, appSecret: SECRET, ...override });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(TypeError);
+    const thrown = thrownBy(() => new WechatApiClient({ appId: DEMO_APP.appId, appSecret: SECRET, ...override }), TypeError);
     expect(String(thrown)).not.toContain(SECRET);
   });
 
@@ -242,7 +214,7 @@ describe('WechatApiClient.exchangeCode', () => {
     ['a non-ASCII code', 'códe'],
     ['an oversized code', 'a'.repeat(513)],
   ])('refuses %s with InvalidCallbackError and never calls WeChat', async (_label, code) => {
-    const error = await caught(client().exchangeCode(code));
+    const error = await rejectionOf(client().exchangeCode(code));
     expect(error).toBeInstanceOf(InvalidCallbackError);
     expect(emulator.counters().exchangeCalls).toBe(0);
   });
@@ -457,7 +429,7 @@ describe('WechatApiClient.getUserInfo', () => {
     emulator.setLatency('userinfo', { fixedMs: 300 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    await caught(client().getUserInfo(token.accessToken, token.openid, { signal: controller.signal }));
+    await rejectionOf(client().getUserInfo(token.accessToken, token.openid, { signal: controller.signal }));
     expect(emulator.counters().userinfoCalls).toBe(1);
   });
 
@@ -519,7 +491,7 @@ describe('secret hygiene across every error path', () => {
     const code = emulator.mintCode({});
     const token = await client().exchangeCode(emulator.mintCode({}));
     const errors: Error[] = [];
-    const collect = async (p: Promise<unknown>) => errors.push(await caught(p));
+    const collect = async (p: Promise<unknown>) => errors.push(await rejectionOf(p));
 
     emulator.injectFault('access_token', { kind: 'errcode', errcode: 40029, errmsg: 'echo {query} secret=abc code: x' }, { times: 1 });
     await collect(client().exchangeCode(code));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { thrownBy } from '../../../../test/support/thrown.js';
 import { WechatApiClient } from './wechat-api.client.js';
 
 const client = new WechatApiClient({ appId: 'wx7a3c9e1f5b2d4608', appSecret: 'S'.repeat(32), oauthBaseURL: 'https://open.weixin.qq.com/' });
@@ -18,13 +19,7 @@ describe('WechatApiClient.buildQrConnectUrl', () => {
     ['a relative redirect', { redirectUri: '/cb-relative', state: 'a' }, '/cb-relative'],
     ['a javascript: redirect', { redirectUri: 'javascript:alert(1)', state: 'a' }, 'alert(1)'],
   ])('refuses %s without echoing it', (_what, params, offending) => {
-    let message = '';
-    try {
-      client.buildQrConnectUrl(params);
-    } catch (error) {
-      expect(error).toBeInstanceOf(TypeError);
-      message = (error as Error).message;
-    }
+    const { message } = thrownBy(() => client.buildQrConnectUrl(params), TypeError);
     expect(message).toMatch(/^buildQrConnectUrl: /);
     expect(message).not.toContain(offending);
   });

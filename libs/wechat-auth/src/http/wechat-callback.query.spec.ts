@@ -2,17 +2,12 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { validateSync } from 'class-validator';
 import fc from 'fast-check';
+import { thrownBy } from '../../../../test/support/thrown.js';
 import { InvalidCallbackError } from '../errors/wechat-auth.errors.js';
 import { WechatCallbackQuery, isCallbackQuery, parseCallbackQuery, queryParamsOf } from './wechat-callback.query.js';
 
 function problemsOf(query: unknown): string[] {
-  try {
-    parseCallbackQuery(query);
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidCallbackError);
-    return (error as InvalidCallbackError).problems;
-  }
-  throw new Error('expected InvalidCallbackError');
+  return thrownBy(() => parseCallbackQuery(query), InvalidCallbackError).problems;
 }
 
 describe('parseCallbackQuery', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { thrownBy } from '../../../../test/support/thrown.js';
 import { StateMismatchError } from '../errors/wechat-auth.errors.js';
 import type { ResolvedStateCookieOptions } from '../wechat-auth.options.js';
 import { appendSetCookie, readCookieValues } from './cookies.js';
@@ -19,13 +20,7 @@ function cookieHeaderOf(setCookie: string): string {
 }
 
 function failureOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StateMismatchError);
-    return (error as StateMismatchError).failure;
-  }
-  throw new Error('expected a StateMismatchError');
+  return thrownBy(fn, StateMismatchError).failure;
 }
 
 describe('LoginStateCodec', () => {
