@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { runInNewContext } from 'node:vm';
+import { queryWithDefaults, serveEmulatorToSpecFile } from '../../../test/support/emulator-spec.js';
 import { DEMO_APP, DEMO_USERS } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
 
 const REDIRECT = 'http://127.0.0.1:3000/auth/wechat/callback';
-const enc = encodeURIComponent;
 
 let clock = Date.now();
 const emulator = new WechatEmulator({
@@ -14,18 +14,13 @@ const emulator = new WechatEmulator({
 });
 let origin: string;
 
-function authorizeQuery(overrides: Record<string, string> = {}, order?: string[]): string {
-  const params: Record<string, string> = {
-    appid: DEMO_APP.appId,
-    redirect_uri: REDIRECT,
-    response_type: 'code',
-    scope: 'snsapi_userinfo',
-    state: 'St4te',
-    ...overrides,
-  };
-  const keys = order ?? Object.keys(params);
-  return keys.map((key) => `${key}=${enc(params[key] as string)}`).join('&');
-}
+const authorizeQuery = queryWithDefaults({
+  appid: DEMO_APP.appId,
+  redirect_uri: REDIRECT,
+  response_type: 'code',
+  scope: 'snsapi_userinfo',
+  state: 'St4te',
+});
 
 async function authorizePage(query: string): Promise<{ status: number; html: string; headers: Headers }> {
   const response = await fetch(`${origin}/connect/oauth2/authorize?${query}`);
@@ -71,18 +66,7 @@ async function profile(code: string): Promise<Record<string, unknown>> {
   return { ...token, ...((await response.json()) as Record<string, unknown>) };
 }
 
-beforeAll(async () => {
-  origin = await emulator.listen();
-});
-
-afterAll(async () => {
-  await emulator.close();
-});
-
-beforeEach(() => {
-  emulator.reset();
-  clock = Date.now();
-});
+serveEmulatorToSpecFile(emulator, { listening: (at) => (origin = at), beforeEachTest: () => (clock = Date.now()) });
 
 describe('GET /connect/oauth2/authorize', () => {
   it('serves a consent page with the demo users, escaped, and the request carried in hidden fields', async () => {

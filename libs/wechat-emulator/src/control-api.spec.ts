@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { serveEmulatorToSpecFile } from '../../../test/support/emulator-spec.js';
 import { DEMO_APP } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
 
@@ -24,15 +25,7 @@ async function exchange(base: string, code: string) {
   return (await response.json()) as Record<string, unknown>;
 }
 
-beforeAll(async () => {
-  origin = await emulator.listen();
-});
-
-afterAll(async () => {
-  await emulator.close();
-});
-
-beforeEach(() => emulator.reset());
+serveEmulatorToSpecFile(emulator, { listening: (at) => (origin = at) });
 
 describe('control API over HTTP (/__emulator/)', () => {
   it('mints a code, and counts its exchanges', async () => {

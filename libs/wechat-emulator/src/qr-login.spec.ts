@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { queryWithDefaults, serveEmulatorToSpecFile } from '../../../test/support/emulator-spec.js';
 import { DEMO_APP, DEMO_USERS, DEMO_WEB_APP } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
 
@@ -16,18 +17,13 @@ const emulator = new WechatEmulator({
 });
 let origin: string;
 
-function qrQuery(overrides: Record<string, string> = {}, order?: string[]): string {
-  const params: Record<string, string> = {
-    appid: DEMO_WEB_APP.appId,
-    redirect_uri: REDIRECT,
-    response_type: 'code',
-    scope: 'snsapi_login',
-    state: 'Qr5tate',
-    ...overrides,
-  };
-  const keys = order ?? Object.keys(params);
-  return keys.map((key) => `${key}=${enc(params[key] as string)}`).join('&');
-}
+const qrQuery = queryWithDefaults({
+  appid: DEMO_WEB_APP.appId,
+  redirect_uri: REDIRECT,
+  response_type: 'code',
+  scope: 'snsapi_login',
+  state: 'Qr5tate',
+});
 
 interface QrPage {
   status: number;
@@ -77,18 +73,7 @@ async function qrLogin(user = 'panda', query = qrQuery()): Promise<URL> {
   return new URL(answer.json.redirect as string);
 }
 
-beforeAll(async () => {
-  origin = await emulator.listen();
-});
-
-beforeEach(() => {
-  clock = Date.now();
-  emulator.reset();
-});
-
-afterAll(async () => {
-  await emulator.close();
-});
+serveEmulatorToSpecFile(emulator, { listening: (at) => (origin = at), beforeEachTest: () => (clock = Date.now()) });
 
 describe('GET /connect/qrconnect', () => {
   it('serves a QR page for a website app: a QR code, the scan link, a nonce-locked poll script', async () => {

@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { request as httpRequest } from 'node:http';
+import { serveEmulatorToSpecFile } from '../../../test/support/emulator-spec.js';
 import { DEMO_APP, DEMO_USERS } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
 
@@ -50,18 +51,7 @@ function expectError(answer: SnsAnswer, errcode: number, text: string): void {
   expect(answer.json.errmsg).toMatch(new RegExp(`^${text}, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`));
 }
 
-beforeAll(async () => {
-  origin = await emulator.listen();
-});
-
-afterAll(async () => {
-  await emulator.close();
-});
-
-beforeEach(() => {
-  emulator.reset();
-  clock = 1_700_000_000_000;
-});
+serveEmulatorToSpecFile(emulator, { listening: (at) => (origin = at), beforeEachTest: () => (clock = 1_700_000_000_000) });
 
 describe('/sns/oauth2/access_token', () => {
   it("answers HTTP 200, UTF-8 JSON, Content-Type text/plain with no charset, like WeChat", async () => {
