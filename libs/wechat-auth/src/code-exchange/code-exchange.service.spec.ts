@@ -33,6 +33,7 @@ import type { CodeExchangeEvent } from './code-exchange.events.js';
 import type { CodeExchangeSettings } from './code-exchange.options.js';
 import { CodeExchangeService } from './code-exchange.service.js';
 import type { CodeExchangeRequest } from './code-exchange.types.js';
+import { COMPLETED_LOCK_VALUE } from './redis-scripts.js';
 
 const KEY_SECRET = 'spec-key-secret-0123456789abcdef';
 const APP_ID = 'wx0123456789abcdef';
@@ -215,10 +216,9 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     // Each instance coordinates once with the others; its other four callbacks join in process.
     expect(sum(nodes, 'localJoins')).toBe(16);
     expect(sum(nodes, 'remoteWaits') + sum(nodes, 'lateHits')).toBe(3);
-    // The lock is released as soon as the outcome is stored (with a separate cache, waiters may have been woken by
-    // the outcome a round trip before that): well within the lock's own TTL.
-    const lockKeys = async () => (await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'));
-    await eventually(async () => (await lockKeys()).length === 0, 500, 10);
+    // As soon as the outcome is stored, no lock is held any more (waiters may have been woken by the outcome a round
+    // trip before that): released, or with a separate cache turned into its completion marker.
+    await eventually(() => noLockHeld(prefix), 500, 10);
     // Waiters were woken by the publish (or found the outcome at once), not by their fallback poll.
     const waits = nodes.flatMap((n) => n.events).filter((e) => e.type === 'remote-wait');
     for (const wait of waits) expect(wait.type === 'remote-wait' && wait.wokenBy).not.toBe('poll');
@@ -414,8 +414,8 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     const binding = newBinding();
     const exchange = succeedAfter(20, identity('ttl'));
     await Promise.all([a.service.exchange(request(code, binding, exchange)), b.service.exchange(request(code, binding, exchange))]);
-    // Released once stored, well within the lock's TTL (waiters may be woken by the outcome just before).
-    await eventually(async () => !(await scanKeys(redis, prefix)).some((k) => k.includes(':lock')), 500, 10);
+    // No lock held once stored, well within the lock's TTL (waiters may be woken by the outcome just before).
+    await eventually(() => noLockHeld(prefix), 500, 10);
     const keys = await scanKeys(redis, prefix);
     expect(keys.some((k) => k.includes(':result'))).toBe(true);
     expect(a.service.stats().localEntries).toBeGreaterThan(0);
@@ -451,6 +451,12 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
   });
 });
 
+/** No lock key under `prefix` is held by a claimer's token: each is gone or is a completion marker. */
+async function noLockHeld(prefix: string): Promise<boolean> {
+  const locks = (await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'));
+  const values = await Promise.all(locks.map((k) => redis.get(k)));
+  return values.every((value) => value === null || value === COMPLETED_LOCK_VALUE);
+}
 describe('CodeExchangeService with cache-manager-redis-yet through KeyvAdapter', () => {
   it('really stores outcomes in Redis (not in a silent in-memory fallback)', async () => {
     const prefix = uniquePrefix('yet');

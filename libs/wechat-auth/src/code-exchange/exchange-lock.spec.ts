@@ -82,6 +82,31 @@ describe.each([
     expect(await b.release(k, 'token-b')).toBe(true);
   });
 
+  it('becomes a completion marker only for its holder, which nobody can take and which says so', async () => {
+    const k = key();
+    await a.tryAcquire(k, 'token-a', 5_000);
+    expect(await b.tryAcquire(k, 'token-b', 5_000)).toMatchObject({ acquired: false, completed: false });
+    expect(await b.markCompleted(k, 'token-b', 5_000)).toBe(false);
+    expect(await a.markCompleted(k, 'token-a', 5_000)).toBe(true);
+    const attempt = await b.tryAcquire(k, 'token-b', 5_000);
+    expect(attempt).toMatchObject({ acquired: false, completed: true });
+    expect((attempt as { remainingMs: number }).remainingMs).toBeGreaterThan(3_000);
+    // A marker is not a lock any more: neither marked again nor released by its former holder.
+    expect(await a.markCompleted(k, 'token-a', 5_000)).toBe(false);
+    expect(await a.release(k, 'token-a')).toBe(false);
+  });
+
+  it('keeps the marker no longer than the outcome it stands for, then frees the key', async () => {
+    const k = key();
+    await a.tryAcquire(k, 'token-a', 5_000);
+    expect(await a.markCompleted(k, 'token-a', 150)).toBe(true);
+    const attempt = await b.tryAcquire(k, 'token-b', 5_000);
+    expect((attempt as { remainingMs: number }).remainingMs).toBeLessThanOrEqual(150);
+    await sleep(250);
+    expect(await b.tryAcquire(k, 'token-b', 5_000)).toEqual({ acquired: true });
+    expect(await b.release(k, 'token-b')).toBe(true);
+  });
+
   it('lets exactly one of many concurrent contenders win', async () => {
     const k = key();
     const attempts = await Promise.all(

@@ -2,7 +2,7 @@ import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
 
 /** {@link ExchangeLock} for one process. Bounded: expired locks are pruned, and the oldest dropped beyond the limit. */
 export class MemoryExchangeLock implements ExchangeLock {
-  private readonly locks = new Map<string, { token: string; expiresAt: number }>();
+  private readonly locks = new Map<string, { token: string; expiresAt: number; completed: boolean }>();
 
   constructor(
     private readonly maxEntries = 10_000,
@@ -16,18 +16,27 @@ export class MemoryExchangeLock implements ExchangeLock {
   async tryAcquire(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
     const now = this.now();
     const held = this.locks.get(key);
-    if (held && held.expiresAt > now) return { acquired: false, remainingMs: held.expiresAt - now };
+    if (held && held.expiresAt > now) return { acquired: false, remainingMs: held.expiresAt - now, completed: held.completed };
     if (held) this.locks.delete(key);
     if (this.locks.size >= this.maxEntries) this.prune(now);
-    this.locks.set(key, { token, expiresAt: now + ttlMs });
+    this.locks.set(key, { token, expiresAt: now + ttlMs, completed: false });
     return { acquired: true };
   }
 
   async release(key: string, token: string): Promise<boolean> {
     const held = this.locks.get(key);
-    if (!held || held.token !== token) return false;
+    if (!held || held.completed || held.token !== token) return false;
     this.locks.delete(key);
     return held.expiresAt > this.now();
+  }
+
+  async markCompleted(key: string, token: string, maxTtlMs: number): Promise<boolean> {
+    const held = this.locks.get(key);
+    const now = this.now();
+    if (!held || held.completed || held.token !== token || held.expiresAt <= now) return false;
+    held.completed = true;
+    held.expiresAt = Math.min(held.expiresAt, now + maxTtlMs);
+    return true;
   }
 
   private prune(now: number): void {

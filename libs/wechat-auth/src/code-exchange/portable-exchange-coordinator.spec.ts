@@ -38,6 +38,18 @@ class GatedStore implements ExchangeResultStore {
 }
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Reads of a store that miss the first time (the read was applied before the write), then see it. */
+function staleFirstRead(store: ExchangeResultStore): (key: string) => Promise<string | undefined> {
+  let first = true;
+  return async (key) => {
+    if (first) {
+      first = false;
+      return undefined;
+    }
+    return store.get(key);
+  };
+}
 const key = new CodeExchangeKeys('spec-key-secret-of-enough-length', 'spec').derive('wxapp', 'CODE');
 const options = { resultTtlMs: 5_000, preferExisting: false };
 
@@ -83,6 +95,38 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
     store.completeWrites();
     await completing;
     expect(late).toEqual(['sealed-outcome']);
+  });
+
+  it('turns the lock into a completion marker, so that a claimer whose read came before the write still finds the outcome', async () => {
+    const { store, lock, coordinator } = unorderedCoordinator();
+    expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
+    const completing = coordinator.complete(key, 'holder', 'sealed-outcome', options);
+    await flush();
+    store.completeWrites();
+    await completing;
+    expect(await lock.tryAcquire(key.lockKey, 'other', 5_000)).toMatchObject({ acquired: false, completed: true });
+
+    // The claimer's read was applied before the write (separate backends: nothing orders the two), its lock
+    // attempt after the marker: it must read again rather than wait for the marker to expire.
+    const staleOnce = new PortableExchangeCoordinator(
+      'shared',
+      { get: staleFirstRead(store), set: (k, v, ttl) => store.set(k, v, ttl) },
+      lock,
+      new MemoryExchangeSignal(),
+    );
+    expect(await staleOnce.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
+  });
+
+  it('makes a claimer wait when the marker stands for an outcome that is gone (evicted), never exchange at once', async () => {
+    const { store, lock, coordinator } = unorderedCoordinator();
+    expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
+    const completing = coordinator.complete(key, 'holder', 'sealed-outcome', options);
+    await flush();
+    store.completeWrites();
+    await completing;
+    store.inner.clear();
+    expect(await coordinator.claim(key, 'late', 5_000)).toMatchObject({ kind: 'wait' });
+    expect(await lock.tryAcquire(key.lockKey, 'late', 5_000)).toMatchObject({ acquired: false, completed: true });
   });
 
   it('keeps the lock when the write fails, so that no claimer mistakes a free lock for a missing outcome', async () => {

@@ -21,12 +21,13 @@ export interface PortableCoordinationOptions {
  * The portable protocol, built from ports: outcomes in an {@link ExchangeResultStore} (usually the app's
  * cache-manager cache), an {@link ExchangeLock} and an {@link ExchangeSignal}.
  *
- * Holders store the outcome before they release the lock, so a claimer that gets the lock and only then reads the
+ * Holders store the outcome before they give up the lock, so a claimer that gets the lock and only then reads the
  * store sees any outcome stored before. With ordered ports the claim sends the lock command and then the read in one
- * round trip, and the completion sends store, release and publish in one. Otherwise the claim reads the outcome and
- * tries the lock in parallel (one round trip of latency), and a caller that got the lock reads again before
- * exchanging, because the previous holder may have stored its outcome and released between the two; the completion
- * publishes the outcome while it is being stored, and releases once it is.
+ * round trip, and the completion sends store, release and publish in one. Otherwise (separate backends) the claim
+ * reads the outcome and tries the lock in parallel, one round trip of latency; the completion publishes the outcome
+ * while it is being stored and, once it is, turns the lock into a completion marker for the rest of its lifetime
+ * instead of releasing it. So a claimer that gets the lock knows no outcome was stored meanwhile, and one that finds
+ * the marker knows to read the outcome again.
  */
 export class PortableExchangeCoordinator implements ExchangeCoordinator {
   private readonly ordered: boolean;
@@ -61,19 +62,17 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       if (acquired) this.lock.release(key.lockKey, token).catch(ignore);
       return { kind: 'result', envelope: stored.value };
     }
-    if (!attempt.value.acquired) return { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
-    if (this.ordered) return { kind: 'acquired' };
-    let again: string | undefined;
-    try {
-      again = await this.store.get(key.resultKey);
-    } catch (error) {
-      this.lock.release(key.lockKey, token).catch(ignore);
-      throw error;
+    if (!attempt.value.acquired) {
+      const waiting: ExchangeClaim = { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
+      // Unordered, the read may have been applied before the holder stored its outcome and marked its lock: read
+      // again. Finding no outcome under a marker means it is gone already (evicted): wait for the marker to expire,
+      // as for a holder that died, and then exchange again.
+      if (this.ordered || !attempt.value.completed) return waiting;
+      const again = await this.store.get(key.resultKey);
+      return again === undefined ? waiting : { kind: 'result', envelope: again };
     }
-    if (again !== undefined) {
-      this.lock.release(key.lockKey, token).catch(ignore);
-      return { kind: 'result', envelope: again };
-    }
+    // Acquired, so no completion marker was there: nobody has stored an outcome within the lock's lifetime, and the
+    // read above (unordered, possibly applied before that) missed nothing.
     return { kind: 'acquired' };
   }
 
@@ -98,13 +97,14 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     } else {
       // Separate backends. The wake-up message carries the outcome itself, so the waiters need not wait for the
       // store's write: it goes out alongside it, and duplicates on other instances finish a round trip earlier.
-      // The release waits for the write; it is published again with it for a waiter that subscribed in between
-      // and found the lock still held (otherwise it would sleep until its next poll).
+      // Once the write is done, the lock becomes a completion marker rather than being released: a claimer whose
+      // read was applied before the write then finds the marker, not a free lock. The outcome is published again
+      // with it, for a waiter that subscribed in between (otherwise it would sleep until its next poll).
       await Promise.all([
         this.store.set(key.resultKey, envelope, options.resultTtlMs),
         this.signal.publish(key.channel, envelope),
       ]);
-      await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, envelope)]);
+      await Promise.all([this.lock.markCompleted(key.lockKey, token, options.resultTtlMs), this.signal.publish(key.channel, envelope)]);
       return envelope;
     }
     // Stored first, then released: a claimer that finds the lock free always finds the outcome.

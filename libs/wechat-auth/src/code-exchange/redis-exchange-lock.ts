@@ -1,6 +1,6 @@
 import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
 import type { RedisCoordinationConnection } from './redis-coordination.connection.js';
-import { RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
+import { COMPLETED_LOCK_VALUE, MARK_COMPLETED_SCRIPT, RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
 
 /**
  * {@link ExchangeLock} shared by every instance: `SET key token NX PX ttl` (reporting the holder's remaining time
@@ -14,16 +14,27 @@ export class RedisExchangeLock implements ExchangeLock {
     // command keeps its place in the connection's order (the portable coordinator's claim relies on it).
     const taking = this.connection.send<string | null>(['SET', key, token, 'NX', 'PX', String(ttlMs)], 'lock');
     const remaining = this.connection.send<number>(['PTTL', key], 'lock');
-    const [taken, pttl] = await Promise.all([taking, remaining]);
+    const holder = this.connection.send<string | null>(['GET', key], 'lock');
+    const [taken, pttl, value] = await Promise.all([taking, remaining, holder]);
     if (taken === 'OK') return { acquired: true };
     const remainingMs = Number(pttl);
-    // Expired between the two commands (or no TTL, which the library never sets): report a full lifetime, so the
+    // Expired between the commands (or no TTL, which the library never sets): report a full lifetime, so the
     // waiter claims again at its next wake-up rather than giving up early.
-    return { acquired: false, remainingMs: remainingMs < 0 ? ttlMs : remainingMs };
+    return { acquired: false, remainingMs: remainingMs < 0 ? ttlMs : remainingMs, completed: value === COMPLETED_LOCK_VALUE };
   }
 
   async release(key: string, token: string): Promise<boolean> {
     return (await this.releaseAndPublish(key, token)) === 1;
+  }
+
+  async markCompleted(key: string, token: string, maxTtlMs: number): Promise<boolean> {
+    const marked = await this.connection.runScript<number>(
+      MARK_COMPLETED_SCRIPT,
+      [key],
+      [token, COMPLETED_LOCK_VALUE, String(maxTtlMs)],
+      'unlock',
+    );
+    return Number(marked) === 1;
   }
 
   /** Compare-and-delete and, in the same round trip, a message on `channel`. */

@@ -14,6 +14,21 @@ if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return released
 `);
 
+/** The value of a lock turned into a completion marker. Tokens are 22 base64url characters: never equal to it. */
+export const COMPLETED_LOCK_VALUE = 'completed';
+
+/**
+ * Turns a lock still held by this token into a completion marker, keeping its expiry (at most maxTtlMs).
+ * KEYS: lock. ARGV: token, marker, maxTtlMs. Returns 1 when this token held the lock.
+ */
+export const MARK_COMPLETED_SCRIPT = defineRedisScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining <= 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', math.min(remaining, tonumber(ARGV[3])))
+return 1
+`);
+
 /**
  * Fast path, one round trip before the exchange: the stored outcome, or the lock, or how long to wait.
  * KEYS: result, lock. ARGV: token, lockTtlMs.
