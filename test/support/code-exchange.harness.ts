@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
+import { COMPLETED_LOCK_VALUE } from '../../libs/wechat-auth/src/code-exchange/redis-scripts.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -44,6 +45,16 @@ export async function scanKeys(client: TestRedisClient, prefix: string): Promise
   const keys: string[] = [];
   for await (const batch of client.scanIterator({ MATCH: `*${prefix}*`, COUNT: 1_000 })) keys.push(...batch);
   return keys.sort();
+}
+
+/**
+ * Whether no lock key under `prefix` is still held by a claimer's token: each is gone (released or expired) or is a
+ * completion marker, which a holder with a separate cache leaves instead of deleting its lock.
+ */
+export async function noLockHeld(client: TestRedisClient, prefix: string): Promise<boolean> {
+  const locks = (await scanKeys(client, prefix)).filter((k) => k.endsWith(':lock'));
+  const values = await Promise.all(locks.map((k) => client.get(k)));
+  return values.every((value) => value === null || value === COMPLETED_LOCK_VALUE);
 }
 
 export async function deleteKeys(client: TestRedisClient, prefix: string): Promise<void> {

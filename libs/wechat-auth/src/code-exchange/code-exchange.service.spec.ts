@@ -16,6 +16,7 @@ import {
   failAfter,
   fakeExchange,
   hang,
+  noLockHeld,
   scanKeys,
   succeedAfter,
   uniquePrefix,
@@ -33,7 +34,6 @@ import type { CodeExchangeEvent } from './code-exchange.events.js';
 import type { CodeExchangeSettings } from './code-exchange.options.js';
 import { CodeExchangeService } from './code-exchange.service.js';
 import type { CodeExchangeRequest } from './code-exchange.types.js';
-import { COMPLETED_LOCK_VALUE } from './redis-scripts.js';
 
 const KEY_SECRET = 'spec-key-secret-0123456789abcdef';
 const APP_ID = 'wx0123456789abcdef';
@@ -218,7 +218,7 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     expect(sum(nodes, 'remoteWaits') + sum(nodes, 'lateHits')).toBe(3);
     // As soon as the outcome is stored, no lock is held any more (waiters may have been woken by the outcome a round
     // trip before that): released, or with a separate cache turned into its completion marker.
-    await eventually(() => noLockHeld(prefix), 500, 10);
+    await eventually(() => noLockHeld(redis, prefix), 500, 10);
     // Waiters were woken by the publish (or found the outcome at once), not by their fallback poll.
     const waits = nodes.flatMap((n) => n.events).filter((e) => e.type === 'remote-wait');
     for (const wait of waits) expect(wait.type === 'remote-wait' && wait.wokenBy).not.toBe('poll');
@@ -415,7 +415,7 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     const exchange = succeedAfter(20, identity('ttl'));
     await Promise.all([a.service.exchange(request(code, binding, exchange)), b.service.exchange(request(code, binding, exchange))]);
     // No lock held once stored, well within the lock's TTL (waiters may be woken by the outcome just before).
-    await eventually(() => noLockHeld(prefix), 500, 10);
+    await eventually(() => noLockHeld(redis, prefix), 500, 10);
     const keys = await scanKeys(redis, prefix);
     expect(keys.some((k) => k.includes(':result'))).toBe(true);
     expect(a.service.stats().localEntries).toBeGreaterThan(0);
@@ -451,12 +451,6 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
   });
 });
 
-/** No lock key under `prefix` is held by a claimer's token: each is gone or is a completion marker. */
-async function noLockHeld(prefix: string): Promise<boolean> {
-  const locks = (await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'));
-  const values = await Promise.all(locks.map((k) => redis.get(k)));
-  return values.every((value) => value === null || value === COMPLETED_LOCK_VALUE);
-}
 describe('CodeExchangeService with cache-manager-redis-yet through KeyvAdapter', () => {
   it('really stores outcomes in Redis (not in a silent in-memory fallback)', async () => {
     const prefix = uniquePrefix('yet');
