@@ -271,6 +271,7 @@ export function renderMarkdown(
     `- WeChat: the emulator in its own process; \`/sns/oauth2/access_token\` answers after ${run.exchangeLatency}. ` +
       `A bare exchange straight from the load generator took p50 ${ms(run.calibration.p50)} ms, p99 ${ms(run.calibration.p99)} ms (n=${run.calibration.n}).`,
     `- ${run.instances} app instances, each a separate Node process running the same Nest app, sharing one Redis; every request goes to a random instance.`,
+    `- CPU idle states: ${run.wakeLatency}. Without the hold, an idle virtual CPU halts between requests and waking it adds up to a few ms to any round trip, whatever the strategy (\`--no-latency-hold\` measures that way).`,
     `- ${run.browsersPerStrategy} browsers per strategy, arriving at ${run.arrivalsPerSecond}/s, each with its own cookie jar: login route (state cookie + state), ` +
       `consent (the emulator mints the code for that browser's own user), then the callback hits. At that rate the machine's CPU was ` +
       `${busyRange(figures)} busy (all processes): loaded, not saturated. The latency targets are checked on this phase` +
@@ -293,7 +294,9 @@ export function renderMarkdown(
   out.push(markdownTable(capacityTable(figures)), '');
   out.push(
     'Where the time goes: the winner\'s overhead under the load above and with one login at a time, a Redis round trip ' +
-      'measured from inside the instances during the duplicate phase, and CPU per login in the throughput phase.',
+      'measured from inside the instances during the duplicate phase, the instances\' garbage-collection pauses during ' +
+      'that phase (the same for every strategy: the Nest and HTTP stack allocate most of what is collected; a pause that ' +
+      'falls inside a winner\'s coordination step is in its overhead), and CPU per login in the throughput phase.',
     '',
   );
   out.push(markdownTable(costTable(figures)), '');
@@ -313,7 +316,7 @@ export function renderMarkdown(
   if (diagnostics.length > 0) {
     out.push(
       'Diagnostic (not a strategy): the library\'s own stack with the coordination bypassed, to split its cost between the ' +
-        'coordination and the rest (guard, passport, state cookie, query validation).',
+        'coordination and the rest (guard, strategy, state cookie, query validation).',
       '',
       markdownTable(diagnosticsTable(diagnostics, figures)),
       '',
