@@ -62,6 +62,17 @@ function unorderedCoordinator() {
   return { store, lock, signal, coordinator };
 }
 
+/** An unordered coordinator whose holder has claimed, stored and completed `sealed-outcome`. */
+async function completedCoordinator() {
+  const parts = unorderedCoordinator();
+  expect(await parts.coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
+  const completing = parts.coordinator.complete(key, 'holder', 'sealed-outcome', options);
+  await flush();
+  parts.store.completeWrites();
+  await completing;
+  return parts;
+}
+
 describe('PortableExchangeCoordinator.complete with separate backends', () => {
   it('wakes waiters with the outcome while it is still being stored, and releases the lock only once it is', async () => {
     const { store, lock, signal, coordinator } = unorderedCoordinator();
@@ -98,12 +109,7 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
   });
 
   it('turns the lock into a completion marker, so that a claimer whose read came before the write still finds the outcome', async () => {
-    const { store, lock, coordinator } = unorderedCoordinator();
-    expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
-    const completing = coordinator.complete(key, 'holder', 'sealed-outcome', options);
-    await flush();
-    store.completeWrites();
-    await completing;
+    const { store, lock } = await completedCoordinator();
     expect(await lock.tryAcquire(key.lockKey, 'other', 5_000)).toMatchObject({ acquired: false, completed: true });
 
     // The claimer's read was applied before the write (separate backends: nothing orders the two), its lock
@@ -118,12 +124,7 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
   });
 
   it('makes a claimer wait when the marker stands for an outcome that is gone (evicted), never exchange at once', async () => {
-    const { store, lock, coordinator } = unorderedCoordinator();
-    expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
-    const completing = coordinator.complete(key, 'holder', 'sealed-outcome', options);
-    await flush();
-    store.completeWrites();
-    await completing;
+    const { store, lock, coordinator } = await completedCoordinator();
     store.inner.clear();
     expect(await coordinator.claim(key, 'late', 5_000)).toMatchObject({ kind: 'wait' });
     expect(await lock.tryAcquire(key.lockKey, 'late', 5_000)).toMatchObject({ acquired: false, completed: true });
