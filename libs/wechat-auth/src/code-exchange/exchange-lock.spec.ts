@@ -133,4 +133,17 @@ describe('MemoryExchangeLock bounds', () => {
     for (let i = 0; i < 10; i++) await lock.tryAcquire(`k${i}`, 't', 60_000);
     expect(lock.size).toBeLessThanOrEqual(3);
   });
+
+  it('forgets expired locks and completion markers as new locks are taken, well before it is full', async () => {
+    let now = 1_000_000;
+    const lock = new MemoryExchangeLock(10_000, () => now);
+    for (let i = 0; i < 50; i++) {
+      await lock.tryAcquire(`k${i}`, `t${i}`, 1_000);
+      if (i % 2 === 0) await lock.markCompleted(`k${i}`, `t${i}`, 60_000);
+    }
+    expect(lock.size).toBe(50);
+    now += 1_001;
+    await lock.tryAcquire('fresh', 'tf', 1_000);
+    expect(lock.size).toBe(1);
+  });
 });

@@ -15,6 +15,7 @@ export class MemoryExchangeLock implements ExchangeLock {
 
   async tryAcquire(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
     const now = this.now();
+    this.forgetExpiredOldest(now);
     const held = this.locks.get(key);
     if (held && held.expiresAt > now) return { acquired: false, remainingMs: held.expiresAt - now, completed: held.completed };
     if (held) this.locks.delete(key);
@@ -37,6 +38,17 @@ export class MemoryExchangeLock implements ExchangeLock {
     held.completed = true;
     held.expiresAt = Math.min(held.expiresAt, now + maxTtlMs);
     return true;
+  }
+
+  /**
+   * Completion markers are not deleted by their holder: they expire. Locks are kept in the order they were taken and
+   * live about as long as each other, so the expired ones are at the front; dropping them there costs O(1) amortized.
+   */
+  private forgetExpiredOldest(now: number): void {
+    for (const [key, held] of this.locks) {
+      if (held.expiresAt > now) return;
+      this.locks.delete(key);
+    }
   }
 
   private prune(now: number): void {
