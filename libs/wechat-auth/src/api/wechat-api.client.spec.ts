@@ -302,6 +302,43 @@ describe('WechatApiClient.exchangeCode', () => {
     expect(error.failure).toBe('network');
   });
 
+  it('cuts off a body far larger than any WeChat answer (a proxy\'s page), sent at once or slowly, as invalid JSON', async () => {
+    // A server of its own: the emulator answers like WeChat, this one like a misconfigured gateway.
+    // A usable token answer but for its size: only the cap can refuse it.
+    const huge = JSON.stringify({
+      access_token: 'ACCESS_TOKEN_1',
+      expires_in: 7200,
+      refresh_token: 'REFRESH_TOKEN_1',
+      openid: 'oPadding0123456789',
+      scope: 'snsapi_base',
+      padding: 'x'.repeat(200 * 1024),
+    });
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.url?.includes('slow')) {
+        // In pieces, and never finished: the cap must stop reading, not the timeout.
+        const timer = setInterval(() => res.write('x'.repeat(16 * 1024)), 5);
+        res.on('close', () => clearInterval(timer));
+        res.write('{"access_token":"');
+      } else {
+        res.end(huge);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const atOnce = await transportError(client({ apiBaseURL: `http://127.0.0.1:${port}` }).exchangeCode('someCode123'));
+      expect(atOnce).toMatchObject({ failure: 'invalid-json', httpStatus: 200 });
+      const slowly = await transportError(client({ apiBaseURL: `http://127.0.0.1:${port}/slow` }).exchangeCode('someCode123'));
+      expect(slowly).toMatchObject({ failure: 'invalid-json', httpStatus: 200 });
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('redacts secrets a gateway echoes in errmsg and splits off the rid', async () => {
     const code = emulator.mintCode({});
     emulator.injectFault('access_token', {

@@ -133,9 +133,12 @@ function getBytes(url: string, signal: AbortSignal): Promise<HttpAnswer> {
       }
       const chunks: Buffer[] = [];
       let size = 0;
+      let tooLarge = false;
       res.on('data', (chunk: Buffer) => {
+        if (tooLarge) return;
         size += chunk.length;
         if (size > MAX_BODY_BYTES) {
+          tooLarge = true;
           req.destroy(new BodyTooLargeError());
           return;
         }
@@ -143,7 +146,9 @@ function getBytes(url: string, signal: AbortSignal): Promise<HttpAnswer> {
       });
       res.on('error', reject);
       res.on('close', () => {
-        if (res.complete) resolve({ status, bytes: Buffer.concat(chunks, size) });
+        // Whichever of the request's error and this comes first, a cut-off body is never an answer.
+        if (tooLarge) reject(new BodyTooLargeError());
+        else if (res.complete) resolve({ status, bytes: Buffer.concat(chunks, size) });
         else reject(new Error('The answer ended before its body did'));
       });
     });
