@@ -53,7 +53,7 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       this.lock.release(key.lockKey, token).catch(ignore);
       throw attempt.reason;
     }
-    const acquired = attempt.value.acquired;
+    const { acquired } = attempt.value;
     if (stored.status === 'rejected') {
       if (acquired) this.lock.release(key.lockKey, token).catch(ignore);
       throw stored.reason;
@@ -82,11 +82,15 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     envelope: string,
     options: { resultTtlMs: number; preferExisting: boolean },
   ): Promise<string> {
-    let stored = envelope;
-    const existing = options.preferExisting ? await this.store.get(key.resultKey) : undefined;
-    if (existing !== undefined) {
-      stored = existing;
-    } else if (this.ordered) {
+    if (options.preferExisting) {
+      const existing = await this.store.get(key.resultKey);
+      if (existing !== undefined) {
+        // Stored first (by the other holder), then released: a claimer that finds the lock free finds the outcome.
+        await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, existing)]);
+        return existing;
+      }
+    }
+    if (this.ordered) {
       // One round trip; the order of the calls is the order they are applied in: stored, then released.
       await Promise.all([
         this.store.set(key.resultKey, envelope, options.resultTtlMs),
@@ -94,22 +98,21 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
         this.signal.publish(key.channel, envelope),
       ]);
       return envelope;
-    } else {
-      // Separate backends. The wake-up message carries the outcome itself, so the waiters need not wait for the
-      // store's write: it goes out alongside it, and duplicates on other instances finish a round trip earlier.
-      // Once the write is done, the lock becomes a completion marker rather than being released: a claimer whose
-      // read was applied before the write then finds the marker, not a free lock. The outcome is published again
-      // with it, for a waiter that subscribed in between (otherwise it would sleep until its next poll).
-      await Promise.all([
-        this.store.set(key.resultKey, envelope, options.resultTtlMs),
-        this.signal.publish(key.channel, envelope),
-      ]);
-      await Promise.all([this.lock.markCompleted(key.lockKey, token, options.resultTtlMs), this.signal.publish(key.channel, envelope)]);
-      return envelope;
     }
-    // Stored first, then released: a claimer that finds the lock free always finds the outcome.
-    await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, stored)]);
-    return stored;
+    // Separate backends. The wake-up message carries the outcome itself, so the waiters need not wait for the store's
+    // write: it goes out alongside it, and duplicates on other instances finish a round trip earlier. Once the write
+    // is done, the lock becomes a completion marker rather than being released: a claimer whose read was applied
+    // before the write then finds the marker, not a free lock. The outcome is published again with it, for a waiter
+    // that subscribed in between (otherwise it would sleep until its next poll).
+    await Promise.all([
+      this.store.set(key.resultKey, envelope, options.resultTtlMs),
+      this.signal.publish(key.channel, envelope),
+    ]);
+    await Promise.all([
+      this.lock.markCompleted(key.lockKey, token, options.resultTtlMs),
+      this.signal.publish(key.channel, envelope),
+    ]);
+    return envelope;
   }
 
   async abandon(key: ExchangeKey, token: string): Promise<void> {
