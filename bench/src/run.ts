@@ -182,6 +182,7 @@ async function main(): Promise<number> {
             BENCH_RESULT_TTL_MS: String(config.resultTtlMs),
             BENCH_PROFILE: config.profileSteps ? '1' : '0',
             BENCH_CPU_PROFILE_DIR: config.cpuProfileDir ? resolve(config.cpuProfileDir) : '',
+            BENCH_PROFILE_KIND: config.heapProfile ? 'heap' : 'cpu',
           },
           60_000,
           ['--expose-gc'],

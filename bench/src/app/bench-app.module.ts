@@ -68,6 +68,8 @@ export interface BenchInstanceConfig {
   profile: boolean;
   /** Where CPU profiles of throughput slices go (diagnostics). */
   cpuProfileDir?: string;
+  /** Write sampled heap-allocation profiles there instead of CPU profiles. */
+  heapProfile: boolean;
 }
 
 export const BENCH_CONFIG = Symbol('BENCH_CONFIG');
@@ -409,7 +411,7 @@ export async function createBenchAppModule(config: BenchInstanceConfig): Promise
       { provide: BaselineLifecycle, useValue: new BaselineLifecycle(baselines, redis) },
       { provide: RedisProbe, useValue: new RedisProbe(commands) },
       { provide: GcProbe, useValue: new GcProbe() },
-      { provide: CpuProfiler, useValue: new CpuProfiler(config.cpuProfileDir) },
+      { provide: CpuProfiler, useValue: new CpuProfiler(config.cpuProfileDir, config.heapProfile ? 'heap' : 'cpu') },
       { provide: APP_FILTER, useClass: RecordingExceptionFilter },
     ],
     exports: [BenchCookies],

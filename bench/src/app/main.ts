@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     resultTtlMs: Number(required('BENCH_RESULT_TTL_MS')),
     profile: process.env.BENCH_PROFILE === '1',
     ...(process.env.BENCH_CPU_PROFILE_DIR ? { cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR } : {}),
+    heapProfile: process.env.BENCH_PROFILE_KIND === 'heap',
   };
   HOOKS.recorder = new HitRecorder(config.instance);
   const module = await createBenchAppModule(config);

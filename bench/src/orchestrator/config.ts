@@ -57,6 +57,8 @@ export interface BenchConfig {
   holdWakeLatency: boolean;
   /** Write a V8 CPU profile of every app instance into this directory (diagnostics). */
   cpuProfileDir?: string;
+  /** With cpuProfileDir: write sampled heap-allocation profiles instead of CPU profiles (diagnostics). */
+  heapProfile?: boolean;
 }
 
 export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
@@ -73,6 +75,7 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --raw                also write raw.json: every hit record and browser outcome, emulator counters
   --profile            time the library's internal steps per hit (diagnostics; implies --raw, adds overhead)
   --cpu-prof DIR       write a V8 CPU profile of each app instance to DIR (diagnostics)
+  --heap-prof DIR      write a V8 sampling heap profile (what each function allocates) of each instance to DIR
   --no-latency-hold    let idle CPUs sleep deeply (by default the run holds /dev/cpu_dma_latency at 0 when it may)
   --help
 
@@ -89,7 +92,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       flags.set(name, true);
       continue;
     }
-    if (!['instances', 'strategies', 'browsers', 'rate', 'heavy-rate', 'seed', 'out', 'cpu-prof'].includes(name)) {
+    if (!['instances', 'strategies', 'browsers', 'rate', 'heavy-rate', 'seed', 'out', 'cpu-prof', 'heap-prof'].includes(name)) {
       throw new TypeError(`unknown option --${name}\n\n${USAGE}`);
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
@@ -97,6 +100,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     flags.set(name, value);
   }
   if (flags.has('help')) return 'help';
+  if (flags.has('cpu-prof') && flags.has('heap-prof')) throw new TypeError('--cpu-prof and --heap-prof exclude each other: one profiler per run');
   const profile: BenchConfig['profile'] = flags.has('tiny') ? 'tiny' : flags.has('quick') ? 'quick' : 'full';
   const profileReplayShare = profile === 'tiny' ? 0.25 : 0.1;
 
@@ -134,6 +138,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     profileSteps: flags.has('profile'),
     holdWakeLatency: !flags.has('no-latency-hold'),
     ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
+    ...(typeof flags.get('heap-prof') === 'string' ? { cpuProfileDir: flags.get('heap-prof') as string, heapProfile: true } : {}),
   };
   const diagnosticsFor = (on: boolean): StrategyId[] => (on && strategies.includes('library') ? ['library-uncoordinated'] : []);
   // Heavy load: the library's rows, and the lean naive as the reference for what the contention alone costs.
