@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { LoggerService } from '@nestjs/common';
 import type { CodeExchangeRedisClient } from './code-exchange.options.js';
 import { CommandTimeouts, CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
+import { DirectRedisConnection } from './direct-redis.connection.js';
 
 /** The node-redis v5 client surface used beyond {@link CodeExchangeRedisClient}. */
 interface RedisClientInternal extends CodeExchangeRedisClient {
@@ -44,15 +45,19 @@ export interface RedisCoordinationConnectionOptions {
 }
 
 /**
- * The library's Redis connections: a command connection (the caller's client, or one it creates from a URL) and a
- * subscriber duplicated from it for pub/sub. Every command has a timeout; owned connections reject commands at once
- * while disconnected (no offline queue, so a stale lock command cannot run after a reconnect), reconnect with a
- * bounded back-off, and have their 'error' events handled (an unhandled one would crash the process).
+ * The library's Redis connections: a command connection and a subscriber for pub/sub. Given a URL, the library owns
+ * both: commands go through a {@link DirectRedisConnection} (written to the socket when sent, not at the end of the
+ * turn), the subscriber is a node-redis client. Given a node-redis client, commands go through it and the subscriber
+ * is duplicated from it. Every command has a timeout; owned connections reject commands at once while disconnected
+ * (no offline queue, so a stale lock command cannot run after a reconnect), reconnect with a bounded back-off, and
+ * have their errors handled (an unhandled 'error' event would crash the process).
  */
 export class RedisCoordinationConnection {
+  /** The caller's client (commands go through it when there is no {@link direct} connection). */
   private commands?: RedisClientInternal;
+  /** The library's own command connection, when it was given a URL. */
+  private direct?: DirectRedisConnection;
   private subscriber?: RedisClientInternal;
-  private ownsCommands = false;
   private closed = false;
   private readonly timeouts: CommandTimeouts;
   /**
@@ -76,7 +81,17 @@ export class RedisCoordinationConnection {
 
   /** True when both connections are ready. */
   get ready(): boolean {
-    return !this.closed && !!this.commands?.isReady && !!this.subscriber?.isReady;
+    const commandsReady = this.direct ? this.direct.isReady : !!this.commands?.isReady;
+    return !this.closed && commandsReady && !!this.subscriber?.isReady;
+  }
+
+  /**
+   * Whether the commands just sent are held until the end of this turn of the event loop, after every other callback
+   * that is ready: always on an app's node-redis client (it writes in a `setImmediate`); on the library's own
+   * connection only while earlier replies are outstanding (see {@link DirectRedisConnection.send}).
+   */
+  get commandsWaitForEndOfTurn(): boolean {
+    return this.direct ? this.direct.writeWaitsForEndOfTurn : true;
   }
 
   /**
@@ -89,30 +104,38 @@ export class RedisCoordinationConnection {
       connectTimeout: Math.max(1_000, 2 * this.options.commandTimeoutMs),
       reconnectStrategy: boundedReconnectStrategy,
     };
+    const attempts: Array<Promise<unknown>> = [];
     if (typeof this.source === 'string') {
       const { createClient } = await import('redis');
-      this.commands = createClient({
+      const direct = new DirectRedisConnection({
+        url: this.source,
+        connectTimeoutMs: socketOptions.connectTimeout,
+        reconnectDelayMs: boundedReconnectStrategy,
+        onError: (error) => this.reportError('command', error, false),
+      });
+      this.direct = direct;
+      this.subscriber = createClient({
         url: this.source,
         disableOfflineQueue: true,
         socket: socketOptions,
       }) as unknown as RedisClientInternal;
-      this.ownsCommands = true;
-      this.handleErrors(this.commands, 'command');
+      attempts.push(direct.connect());
     } else {
-      this.commands = this.source as RedisClientInternal;
+      const commands = this.source as RedisClientInternal;
+      this.commands = commands;
       this.commandOptions = { typeMapping: {} };
       // Commands it queues while disconnected would run after a reconnect: those that time out unwritten are dropped.
-      this.dropsUnwritten = this.commands.options?.disableOfflineQueue !== true;
+      this.dropsUnwritten = commands.options?.disableOfflineQueue !== true;
+      this.subscriber = commands.duplicate({
+        disableOfflineQueue: true,
+        socket: { ...(commands.options?.socket ?? {}), ...socketOptions },
+      }) as RedisClientInternal;
     }
-    this.subscriber = this.commands.duplicate({
-      disableOfflineQueue: true,
-      socket: { ...(this.commands.options?.socket ?? {}), ...socketOptions },
-    }) as RedisClientInternal;
-    this.handleErrors(this.subscriber, 'subscriber');
-
-    const owned = this.ownsCommands ? [this.commands, this.subscriber] : [this.subscriber];
-    const connecting = Promise.all(owned.map((client) => client.connect())).then(
-      () => true,
+    const subscriber = this.subscriber;
+    subscriber.on('error', (error: Error) => this.reportError('subscriber', error, subscriber.isReady));
+    attempts.push(subscriber.connect());
+    const connecting = Promise.all(attempts).then(
+      (results) => !results.includes(false),
       () => false, // a reconnect strategy giving up; the error was emitted and handled
     );
     let timer: NodeJS.Timeout | undefined;
@@ -130,8 +153,11 @@ export class RedisCoordinationConnection {
    * {@link CommandTimeouts}). Commands sent in the same turn of the event loop go out in one write, in order.
    */
   send<T>(args: ReadonlyArray<string>, operation: string): Promise<T> {
+    const direct = this.direct;
     const client = this.commands;
-    if (!client || this.closed) return Promise.reject(new CoordinationUnavailableError(operation, new Error('not connected')));
+    if ((!direct && !client) || this.closed) {
+      return Promise.reject(new CoordinationUnavailableError(operation, new Error('not connected')));
+    }
     let options = this.commandOptions;
     let batch: AbortController | undefined;
     if (this.dropsUnwritten) {
@@ -155,7 +181,7 @@ export class RedisCoordinationConnection {
       });
       let reply: Promise<unknown>;
       try {
-        reply = client.sendCommand(args, options);
+        reply = direct ? direct.send(args) : (client as RedisClientInternal).sendCommand(args, options);
       } catch (error) {
         reply = Promise.reject(error);
       }
@@ -195,13 +221,22 @@ export class RedisCoordinationConnection {
     await this.send<number>(['PUBLISH', channel, message], 'publish');
   }
 
-  /** Subscribes on the subscriber connection; resolves once the subscription is active. */
+  /**
+   * Subscribes on the subscriber connection; resolves once the subscription is active. The listener is never called
+   * after the returned function has been called.
+   */
   async subscribe(channel: string, listener: (message: string) => void): Promise<() => void> {
     const subscriber = this.subscriber;
     if (!subscriber || this.closed) throw new CoordinationUnavailableError('subscribe', new Error('not connected'));
-    const onMessage = (message: string): void => listener(message);
+    // A message already on its way when the caller unsubscribes is dropped here: the UNSUBSCRIBE reaches Redis
+    // later than the caller may assume (another connection's PUBLISH can overtake it).
+    let active = true;
+    const onMessage = (message: string): void => {
+      if (active) listener(message);
+    };
     await withTimeout(subscriber.subscribe(channel, onMessage), this.options.commandTimeoutMs, 'subscribe');
     return () => {
+      active = false;
       if (this.closed) return;
       subscriber.unsubscribe(channel, onMessage).catch(() => {
         // Disconnected: the subscription went with the connection, and it is not restored without listeners.
@@ -215,34 +250,31 @@ export class RedisCoordinationConnection {
     if (!this.subscriber?.isReady) throw new CoordinationUnavailableError('ping', new Error('subscriber not ready'));
   }
 
-  /** Closes what the library created; leaves a caller's client open. */
+  /** Closes what the library created (its command connection, the subscriber); leaves a caller's client open. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const owned = [this.subscriber, this.ownsCommands ? this.commands : undefined];
-    await Promise.all(
-      owned.map(async (client) => {
-        if (!client?.isOpen) return;
-        if (!client.isReady) {
-          client.destroy();
-          return;
-        }
-        try {
-          await withTimeout(client.close(), 1_000, 'close');
-        } catch {
-          client.destroy();
-        }
-      }),
-    );
+    this.direct?.close();
+    const subscriber = this.subscriber;
+    if (!subscriber?.isOpen) return;
+    if (!subscriber.isReady) {
+      subscriber.destroy();
+      return;
+    }
+    try {
+      await withTimeout(subscriber.close(), 1_000, 'close');
+    } catch {
+      subscriber.destroy();
+    }
   }
 
-  private handleErrors(client: RedisClientInternal, role: string): void {
-    // Connection errors repeat on every reconnect attempt: the circuit breaker reports the outage once, so these
-    // stay at debug level. Messages come from node-redis and carry no credentials.
-    client.on('error', (error: Error) => {
-      this.options.logger.debug?.(`Redis ${role} connection error: ${error.name}: ${error.message}`, 'CodeExchange');
-      // Without this, an idle instance would report "up" for as long as no request happens to touch Redis.
-      if (!this.closed && !client.isReady) this.options.onConnectionLost?.(`Redis ${role} connection lost: ${error.message}`);
-    });
+  /**
+   * A connection error. They repeat on every reconnect attempt: the circuit breaker reports the outage once, so
+   * these stay at debug level. Messages come from the socket, the server or node-redis and carry no credentials.
+   */
+  private reportError(role: 'command' | 'subscriber', error: Error, stillReady: boolean): void {
+    this.options.logger.debug?.(`Redis ${role} connection error: ${error.name}: ${error.message}`, 'CodeExchange');
+    // Without this, an idle instance would report "up" for as long as no request happens to touch Redis.
+    if (!this.closed && !stillReady) this.options.onConnectionLost?.(`Redis ${role} connection lost: ${error.message}`);
   }
 }
