@@ -28,6 +28,7 @@ import { createClient } from 'redis';
 import {
   CodeExchangeService,
   WechatApiClient,
+  type CodeExchangeRedisClient,
   type CodeExchangeRequest,
   WechatAuth,
   WechatAuthGuard,
@@ -116,6 +117,8 @@ function libraryModule(
   strategyName: string,
   config: BenchInstanceConfig,
   variant: 'portable-cache' | 'portable' | 'fast-path' | 'uncoordinated',
+  /** The app's connected node-redis client, given instead of the URL (the library duplicates it, never closes it). */
+  appRedisClient?: CodeExchangeRedisClient,
 ): DynamicModule {
   @Module({})
   class LibraryHooks implements OnModuleInit {
@@ -145,7 +148,7 @@ function libraryModule(
       variant === 'uncoordinated'
         ? { resultTtlMs: config.resultTtlMs }
         : {
-            redis: config.redisUrl,
+            redis: appRedisClient ?? config.redisUrl,
             keyPrefix: keyPrefixFor(config.runId, id),
             resultTtlMs: config.resultTtlMs,
             redisFastPath: variant === 'fast-path',
@@ -399,6 +402,7 @@ export async function createBenchAppModule(config: BenchInstanceConfig): Promise
       libraryModule('library', 'lib', config, 'portable-cache'),
       libraryModule('library-nocache', 'libnocache', config, 'portable'),
       libraryModule('library-fastpath', 'libfast', config, 'fast-path'),
+      libraryModule('library-fastpath-client', 'libfastclient', config, 'fast-path', redis as unknown as CodeExchangeRedisClient),
       libraryModule('library-uncoordinated', 'libnocoord', config, 'uncoordinated'),
     ],
     controllers: [BaselineController, BenchController, naivePassportController(recorder)],

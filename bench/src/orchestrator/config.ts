@@ -1,4 +1,4 @@
-import { isStrategyId, STRATEGY_IDS, type StrategyId } from '../shared/strategies.js';
+import { ALL_STRATEGY_IDS, isStrategyId, STRATEGY_IDS, type StrategyId } from '../shared/strategies.js';
 
 /** Everything a run does, derived from the command line. */
 export interface BenchConfig {
@@ -66,7 +66,8 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --quick              a short run (under a minute)
   --tiny               a very small run (the smoke test: 2 instances, a few browsers)
   --instances N        app instances (separate processes); default 3 (tiny: 2)
-  --strategies a,b     only these strategies (${STRATEGY_IDS.join(', ')})
+  --strategies a,b     only these strategies (default: ${STRATEGY_IDS.join(', ')};
+                       also: ${ALL_STRATEGY_IDS.filter((id) => !STRATEGY_IDS.includes(id)).join(', ')})
   --browsers N         browsers per strategy in the duplicate phase
   --rate N             browsers arriving per second in the duplicate phase (default 50; tiny 40)
   --heavy-rate N       arrival rate of the extra heavy-load phase (default 150; 0 skips it; tiny skips it)
@@ -118,8 +119,8 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   const only = flags.get('strategies');
   if (typeof only === 'string') {
     const picked = only.split(',').map((s) => s.trim());
-    for (const id of picked) if (!isStrategyId(id)) throw new TypeError(`unknown strategy ${id} (known: ${STRATEGY_IDS.join(', ')})`);
-    strategies = STRATEGY_IDS.filter((id) => picked.includes(id));
+    for (const id of picked) if (!isStrategyId(id)) throw new TypeError(`unknown strategy ${id} (known: ${ALL_STRATEGY_IDS.join(', ')})`);
+    strategies = ALL_STRATEGY_IDS.filter((id) => picked.includes(id));
   }
 
   const base = {
@@ -144,7 +145,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   // Heavy load: the library's rows, and the lean naive as the reference for what the contention alone costs.
   const heavyFor = (rate: number, full = true): Pick<BenchConfig, 'heavyArrivalsPerSecond' | 'heavyStrategies'> => {
     const heavyArrivalsPerSecond = int('heavy-rate', rate, 0, 10_000);
-    const ids: StrategyId[] = full ? ['library', 'library-nocache', 'library-fastpath', 'naive'] : ['library'];
+    const ids: StrategyId[] = full ? ['library', 'library-nocache', 'library-fastpath', 'library-fastpath-client', 'naive'] : ['library'];
     const picked = heavyArrivalsPerSecond > 0 ? strategies.filter((id) => ids.includes(id)) : [];
     return { heavyArrivalsPerSecond, heavyStrategies: picked };
   };
@@ -184,7 +185,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         throughputConcurrency: 160,
         throughputSeconds: 0.8,
         throughputRounds: 1,
-        throughputStrategies: throughputFor(['naive', 'naive-passport', 'library', 'library-fastpath']),
+        throughputStrategies: throughputFor(['naive', 'naive-passport', 'library', 'library-fastpath', 'library-fastpath-client']),
         // The cost split is the full run's business.
         diagnostics: diagnosticsFor(false),
         resultTtlMs: 1_000,
@@ -203,7 +204,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         throughputConcurrency: 192,
         throughputSeconds: 12,
         throughputRounds: 8,
-        throughputStrategies: throughputFor([...STRATEGY_IDS]),
+        throughputStrategies: throughputFor([...ALL_STRATEGY_IDS]),
         diagnostics: diagnosticsFor(true),
         resultTtlMs: 3_000,
         warmupBrowsers: 60,

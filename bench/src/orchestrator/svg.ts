@@ -10,6 +10,7 @@ const COLORS: Record<string, string> = {
   library: '#07c160',
   'library-nocache': '#2fb36e',
   'library-fastpath': '#0a8f4a',
+  'library-fastpath-client': '#5cb85c',
   naive: '#fa5151',
   'naive-passport': '#d4380d',
   'drop-duplicate': '#fa9d3b',

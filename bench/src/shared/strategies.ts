@@ -6,6 +6,7 @@ export type StrategyId =
   | 'library'
   | 'library-nocache'
   | 'library-fastpath'
+  | 'library-fastpath-client'
   | 'naive'
   | 'naive-passport'
   | 'drop-duplicate'
@@ -24,6 +25,8 @@ export interface StrategyInfo {
   models: string;
   /** First segment of its routes: `s` (library), `b` (hand-written baselines), `p` (passport baseline). */
   routePrefix: 's' | 'b' | 'p';
+  /** Runs only when named in `--strategies` (a comparison the full run does not need every time). */
+  optIn?: true;
 }
 
 export const STRATEGIES: readonly StrategyInfo[] = [
@@ -51,6 +54,17 @@ export const STRATEGIES: readonly StrategyInfo[] = [
     kind: 'library',
     models: 'This library with codeExchange.redisFastPath: true (one Lua script to claim, one to complete and wake).',
     routePrefix: 's',
+  },
+  {
+    id: 'library-fastpath-client',
+    label: "nestjs-wechat-auth (fast path, app's node-redis client)",
+    kind: 'library',
+    models:
+      'The fast path given the app\'s connected node-redis client instead of a URL: commands go through node-redis, which ' +
+      'writes them at the end of the event loop\'s turn, rather than through the library\'s own connection. Opt-in ' +
+      '(--strategies), to compare the two in one run.',
+    routePrefix: 's',
+    optIn: true,
   },
   {
     id: 'naive',
@@ -130,7 +144,10 @@ export const DIAGNOSTICS: readonly StrategyInfo[] = [
   },
 ];
 
-export const STRATEGY_IDS: readonly StrategyId[] = STRATEGIES.map((s) => s.id);
+/** What a run compares unless `--strategies` says otherwise. */
+export const STRATEGY_IDS: readonly StrategyId[] = STRATEGIES.filter((s) => !s.optIn).map((s) => s.id);
+/** Every strategy `--strategies` accepts, in display order. */
+export const ALL_STRATEGY_IDS: readonly StrategyId[] = STRATEGIES.map((s) => s.id);
 
 export function isStrategyId(value: unknown): value is StrategyId {
   return typeof value === 'string' && [...STRATEGIES, ...DIAGNOSTICS].some((s) => s.id === value);
