@@ -116,6 +116,14 @@ describe('validateWechatAuthOptions', () => {
     );
   });
 
+  it('refuses a Redis URL whose database is not a number, and accepts user, password and database', () => {
+    expect(problemsOf({ ...VALID, codeExchange: { redis: 'redis://cache.internal:6379/sessions' } })).toEqual([
+      expect.stringMatching(/^codeExchange\.redis must be .*db a number\)$/),
+    ]);
+    const url = 'rediss://app:s3cret@cache.internal:6380/2';
+    expect(validateWechatAuthOptions({ ...VALID, codeExchange: { redis: url } }).options.codeExchange.redis).toBe(url);
+  });
+
   it('flags unknown options and suggests the right spelling', () => {
     expect(problemsOf({ ...VALID, appid: 'wx0123456789abcdef', stateCookie: { maxAge: 1 } })).toEqual([
       'appid is not a WechatAuthModule option (did you mean appId?)',

@@ -1,5 +1,6 @@
 import { IsBoolean, IsInt, IsOptional, Matches, Max, Min, ValidateBy, buildMessage } from 'class-validator';
 import { WechatAuthOptionsError } from '../errors/wechat-auth.errors.js';
+import { parseRedisUrl } from './direct-redis.connection.js';
 
 /**
  * The subset of a node-redis v5 client the library uses; a `createClient()` result satisfies it. Declared here so
@@ -40,7 +41,15 @@ export function defaultLockTtlMs(httpTimeoutMs: number): number {
 const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 function isRedisClientOrUrl(value: unknown): boolean {
-  if (typeof value === 'string') return /^rediss?:\/\/\S+$/.test(value);
+  if (typeof value === 'string') {
+    if (!/^rediss?:\/\/\S+$/.test(value)) return false;
+    try {
+      parseRedisUrl(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Partial<CodeExchangeRedisClient> & { nodeClient?: unknown };
   // A node-redis cluster client has another sendCommand signature; it is not supported (see the README).
@@ -71,9 +80,10 @@ export class CodeExchangeOptions {
   lockTtlMs?: number;
 
   /**
-   * Redis for cross-instance coordination: a connected node-redis v5 client (the library duplicates it for pub/sub
-   * and never closes the client itself) or a `redis://` / `rediss://` URL (the library owns and closes its
-   * connections). Unset: in-process coordination only, health `disabled`.
+   * Redis for cross-instance coordination: a `redis://` / `rediss://` URL (the library owns and closes its
+   * connections; its command connection writes a command at once when idle, which shortens the round trips on the
+   * login path) or a connected node-redis v5 client (the library duplicates it for pub/sub and never closes the
+   * client itself). Unset: in-process coordination only, health `disabled`.
    */
   @IsOptional()
   @ValidateBy({
@@ -82,7 +92,8 @@ export class CodeExchangeOptions {
       validate: isRedisClientOrUrl,
       defaultMessage: buildMessage(
         (each) =>
-          `${each}$property must be a node-redis v5 client (createClient(), not a cluster client) or a redis:// or rediss:// URL`,
+          `${each}$property must be a node-redis v5 client (createClient(), not a cluster client) or a redis:// or ` +
+          'rediss:// URL (redis://[[user]:password@]host[:port][/db], db a number)',
       ),
     },
   })
