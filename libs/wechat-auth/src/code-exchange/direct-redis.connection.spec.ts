@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   REDIS_URL,
@@ -66,6 +67,23 @@ describe('RespReader', () => {
     const reader = new RespReader(() => undefined);
     expect(() => reader.feed(Buffer.from('?what\r\n'))).toThrow(/Unexpected RESP type byte 0x3f/);
   });
+
+  it.each([
+    ['a length that is not an integer', '$abc\r\nhello\r\n'],
+    ['a length in exponent form', '$1e12\r\n'],
+    ['an integer reply that is not one', ':Infinity\r\n'],
+    ['an empty length', '*\r\n'],
+    ['bulk data without its CRLF', '$2\r\nabXY+A\r\n'],
+    ['a CR without LF', '+OK\rX\n'],
+    ['a negative length other than -1', '$-2\r\n'],
+    ['an array longer than any reply the library asks for', '*2000\r\n'],
+    ['a bulk string longer than 16 MiB', `$${16 * 1024 * 1024 + 1}\r\n`],
+  ])('throws on %s, rather than handing a wrong reply to the next command', (_case, wire) => {
+    const replies: unknown[] = [];
+    const reader = new RespReader((reply) => replies.push(reply));
+    expect(() => reader.feed(Buffer.from(wire))).toThrow(/RESP/);
+    expect(replies).toEqual([]);
+  });
 });
 
 describe('encodeCommand', () => {
@@ -81,6 +99,8 @@ describe('parseRedisUrl', () => {
     expect(parseRedisUrl('redis://:p%40ss@[::1]:6379/2').handshake).toEqual([['AUTH', 'p@ss'], ['SELECT', '2']]);
     expect(parseRedisUrl('redis://[::1]:6379').host).toBe('::1');
     expect(parseRedisUrl('redis://app:secret@h/0').handshake).toEqual([['AUTH', 'app', 'secret']]);
+    // As node-redis reads it: a user name alone authenticates as that user with an empty password.
+    expect(parseRedisUrl('redis://app@h').handshake).toEqual([['AUTH', 'app', '']]);
   });
 
   it('refuses other schemes and a database that is not a number', () => {
@@ -157,8 +177,9 @@ describe('DirectRedisConnection against a real Redis', () => {
     const connection = open();
     await expect(connection.send(['PING'])).rejects.toThrow('not ready');
     await connection.connect();
-    // BLPOP on a missing key answers only after its timeout: still pending when the connection closes.
+    // BLPOP on a missing key answers only after its timeout: written, and still pending when the connection closes.
     const blocked = connection.send(['BLPOP', `${prefix}:never`, '5']);
+    await new Promise((resolve) => setImmediate(resolve));
     connection.close();
     await expect(blocked).rejects.toThrow('closed');
     await expect(connection.send(['PING'])).rejects.toThrow('not ready');
@@ -172,10 +193,49 @@ describe('DirectRedisConnection against a real Redis', () => {
     const id = await connection.send(['CLIENT', 'ID']);
     const blocked = connection.send(['BLPOP', `${prefix}:never`, '5']);
     expect(await admin.sendCommand(['CLIENT', 'KILL', 'ID', String(id)])).toBe(1);
-    await expect(blocked).rejects.toThrow(/closed|lost|reset/);
+    await expect(blocked).rejects.toThrow(/closed|lost|reset/i);
     expect(errors.length).toBeGreaterThan(0);
     await eventually(() => connection.isReady, 5_000);
     expect(await connection.send(['PING'])).toBe('PONG');
+  });
+
+  it('drains: waits for the replies of commands sent, but no longer than it is given', async () => {
+    const connection = open();
+    await connection.connect();
+    const quick = connection.send(['BLPOP', `${prefix}:never`, '0.2']);
+    let started = performance.now();
+    await connection.drain(5_000);
+    expect(await quick).toBeNull();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+    void connection.send(['BLPOP', `${prefix}:never`, '5']).catch(() => undefined);
+    started = performance.now();
+    await connection.drain(100);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('is not ready until the server has answered: a peer that accepts and stays silent times out', async () => {
+    const errors: Error[] = [];
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const connection = new DirectRedisConnection({
+      url: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 150,
+      reconnectDelayMs: () => 20,
+      onError: (error) => errors.push(error),
+    });
+    opened.push(connection);
+    void connection.connect();
+    try {
+      await eventually(() => errors.length >= 2, 5_000);
+      expect(connection.isReady).toBe(false);
+      expect(errors[0]?.message).toBe('connection timeout');
+    } finally {
+      connection.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('keeps trying an address where nothing listens, reporting each failure, until closed', async () => {

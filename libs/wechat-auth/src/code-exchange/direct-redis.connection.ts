@@ -1,4 +1,4 @@
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 
 /** A RESP2 reply as the library reads it: strings, integers, nil, and arrays of them. */
@@ -9,12 +9,25 @@ export class RespErrorReply extends Error {
   override readonly name = 'RespErrorReply';
 }
 
-const CRLF = 0x0d;
+const CR = 0x0d;
+const LF = 0x0a;
+/** Far above any reply the library asks for (a sealed outcome is a few KB); beyond it the stream is not trusted. */
+const MAX_REPLY_BYTES = 16 * 1024 * 1024;
+const MAX_ARRAY_ITEMS = 1_024;
+const INTEGER = /^-?\d{1,15}$/;
+
+/** A length or integer line: digits only (a `Number()` would take "", "1e12" or "Infinity"). */
+function integerOf(line: string): number {
+  if (!INTEGER.test(line)) throw new Error('Malformed RESP integer');
+  return Number(line);
+}
 
 /**
  * Incremental RESP2 reader: feed it the socket's chunks, it calls `onReply` once per complete top-level reply, in
  * order. Bulk strings are read as UTF-8. Replies split across chunks (anywhere, even inside `\r\n`) are kept until
- * they are complete.
+ * they are complete. Anything malformed (a length that is not an integer, a missing CRLF, a reply larger than
+ * 16 MiB or an array of more than 1,024 items) throws: replies can no longer be matched to commands, and the
+ * connection must be dropped.
  */
 export class RespReader {
   private pending?: Buffer;
@@ -31,7 +44,10 @@ export class RespReader {
       offset = read.end;
       this.onReply(read.value);
     }
-    if (offset < buffer.length) this.pending = buffer.subarray(offset);
+    if (offset < buffer.length) {
+      if (buffer.length - offset > MAX_REPLY_BYTES) throw new Error('RESP reply too large');
+      this.pending = buffer.subarray(offset);
+    }
   }
 
   /** Drops a partial reply (the connection it came from is gone). */
@@ -41,8 +57,9 @@ export class RespReader {
 
   /** The value at `offset`, and where it ends; undefined when the buffer does not hold all of it yet. */
   private readValue(buffer: Buffer, offset: number): { value: RespReply | RespErrorReply; end: number } | undefined {
-    const lineEnd = buffer.indexOf(CRLF, offset + 1);
+    const lineEnd = buffer.indexOf(CR, offset + 1);
     if (lineEnd === -1 || lineEnd + 1 >= buffer.length) return undefined;
+    if (buffer[lineEnd + 1] !== LF) throw new Error('Malformed RESP line');
     const type = buffer[offset];
     const line = buffer.toString('utf8', offset + 1, lineEnd);
     const afterLine = lineEnd + 2;
@@ -52,19 +69,22 @@ export class RespReader {
       case 0x2d: // '-' error
         return { value: new RespErrorReply(line), end: afterLine };
       case 0x3a: // ':' integer
-        return { value: Number(line), end: afterLine };
+        return { value: integerOf(line), end: afterLine };
       case 0x24: {
         // '$' bulk string
-        const length = Number(line);
-        if (length < 0) return { value: null, end: afterLine };
+        const length = integerOf(line);
+        if (length === -1) return { value: null, end: afterLine };
+        if (length < 0 || length > MAX_REPLY_BYTES) throw new Error('Malformed RESP bulk length');
         const end = afterLine + length + 2;
         if (end > buffer.length) return undefined;
+        if (buffer[end - 2] !== CR || buffer[end - 1] !== LF) throw new Error('Malformed RESP bulk string');
         return { value: buffer.toString('utf8', afterLine, afterLine + length), end };
       }
       case 0x2a: {
         // '*' array
-        const count = Number(line);
-        if (count < 0) return { value: null, end: afterLine };
+        const count = integerOf(line);
+        if (count === -1) return { value: null, end: afterLine };
+        if (count < 0 || count > MAX_ARRAY_ITEMS) throw new Error('Malformed RESP array length');
         const items: RespReply[] = [];
         let at = afterLine;
         for (let i = 0; i < count; i++) {
@@ -140,6 +160,7 @@ export class DirectRedisConnection {
   private retries = 0;
   private reconnectTimer?: NodeJS.Timeout;
   private readonly readyWaiters = new Set<(ready: boolean) => void>();
+  private readonly drainWaiters = new Set<() => void>();
   private readonly target: { tls: boolean; host: string; port: number; handshake: string[][] };
 
   constructor(private readonly options: DirectRedisConnectionOptions) {
@@ -192,7 +213,25 @@ export class DirectRedisConnection {
     });
   }
 
-  /** Stops reconnecting and closes the socket; pending commands are rejected. */
+  /**
+   * Resolves once every command sent so far has its reply, or after `timeoutMs` (a lock release sent just before
+   * shutdown should still reach Redis, but a hung server must not hold the shutdown).
+   */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.pending.length === this.pendingHead || !this.ready) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.drainWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.drainWaiters.add(done);
+    });
+  }
+
+  /** Stops reconnecting and closes the socket; commands still pending are rejected. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -208,7 +247,9 @@ export class DirectRedisConnection {
 
   private open(): void {
     const { tls, host, port, handshake } = this.target;
-    const socket = tls ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
+    const socket = tls
+      ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
+      : connectTcp({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5_000);
@@ -258,14 +299,17 @@ export class DirectRedisConnection {
     });
   }
 
-  /** AUTH and SELECT, answered before the connection counts as ready. */
+  /**
+   * AUTH and SELECT, then a PING: the connection counts as ready only once the server has answered (a proxy without
+   * a backend, or a Redis still loading its data, accepts the TCP connection all the same).
+   */
   private async handshake(socket: Socket, commands: string[][]): Promise<void> {
-    for (const args of commands) {
+    for (const args of [...commands, ['PING']]) {
       const reply = await new Promise<RespReply>((resolve, reject) => {
         this.pending.push({ resolve, reject });
         socket.write(encodeCommand(args));
       });
-      if (reply !== 'OK') throw new Error(`${args[0]} was refused`);
+      if (reply !== (args[0] === 'PING' ? 'PONG' : 'OK')) throw new Error(`${args[0]} was refused`);
     }
   }
 
@@ -279,6 +323,7 @@ export class DirectRedisConnection {
     }
     if (reply instanceof RespErrorReply) command.reject(reply);
     else command.resolve(reply);
+    if (this.pending.length === this.pendingHead) for (const done of [...this.drainWaiters]) done();
   }
 
   private failPending(error: Error): void {
@@ -286,6 +331,7 @@ export class DirectRedisConnection {
     this.pending.length = 0;
     this.pendingHead = 0;
     for (const command of commands) command.reject(error);
+    for (const done of [...this.drainWaiters]) done();
   }
 }
 
@@ -298,7 +344,9 @@ export function parseRedisUrl(url: string): { tls: boolean; host: string; port: 
   const handshake: string[][] = [];
   const password = decodeURIComponent(parsed.password);
   const username = decodeURIComponent(parsed.username);
-  if (password !== '') handshake.push(username === '' ? ['AUTH', password] : ['AUTH', username, password]);
+  // As node-redis reads a URL: a user name alone still authenticates (as that user, with an empty password).
+  if (username !== '') handshake.push(['AUTH', username, password]);
+  else if (password !== '') handshake.push(['AUTH', password]);
   const db = parsed.pathname.replace(/^\//, '');
   if (db !== '') {
     if (!/^\d+$/.test(db)) throw new TypeError('The database in a Redis URL must be a number');

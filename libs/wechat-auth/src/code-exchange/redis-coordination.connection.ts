@@ -254,6 +254,8 @@ export class RedisCoordinationConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Releases and completions sent just before shutdown still reach Redis (bounded: Redis may be the problem).
+    await this.direct?.drain(1_000);
     this.direct?.close();
     const subscriber = this.subscriber;
     if (!subscriber?.isOpen) return;
