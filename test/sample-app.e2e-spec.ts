@@ -26,6 +26,11 @@ const PANDA = DEMO_USERS.find((user) => user.id === 'panda')!;
 /** A short upstream timeout, added to every production-style environment here, keeps the failure cases quick. */
 const SHORT_TIMEOUT = { WECHAT_HTTP_TIMEOUT_MS: '1500' };
 
+/** A code WeChat never issued: `code` with its first character changed (to another one, whatever it was). */
+function unknownTo(code: string): string {
+  return `${code.startsWith('0') ? '1' : '0'}${code.slice(1)}`;
+}
+
 function productionEnv(emulatorOrigin: string, extra: Record<string, string> = {}): Record<string, string> {
   return productionSampleEnv(emulatorOrigin, { ...SHORT_TIMEOUT, ...extra });
 }
@@ -269,7 +274,7 @@ describe('sample app (production-style config against the emulator)', () => {
     const callbackUrl = await browser.authorize();
     // A code WeChat does not know (wrong, expired or another app's): 40029.
     const unknown = new URL(callbackUrl);
-    unknown.searchParams.set('code', `0${callbackUrl.searchParams.get('code')!.slice(1)}`);
+    unknown.searchParams.set('code', unknownTo(callbackUrl.searchParams.get('code')!));
     const first = await browser.callback(unknown, 'application/json');
     expect(first.status).toBe(302);
     const location = first.headers.location as string;
@@ -278,7 +283,7 @@ describe('sample app (production-style config against the emulator)', () => {
 
     // The user comes back with another rejected code: no second redirect in a row.
     const again = await consentAtEmulator(location);
-    again.searchParams.set('code', `0${again.searchParams.get('code')!.slice(1)}`);
+    again.searchParams.set('code', unknownTo(again.searchParams.get('code')!));
     const second = await browser.callback(again, 'application/json');
     expect(second.status).toBe(401);
     expect(second.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.any(String), errcode: 40029 });
