@@ -46,8 +46,8 @@ export interface RedisCoordinationConnectionOptions {
 
 /**
  * The library's Redis connections: a command connection and a subscriber for pub/sub. Given a URL, the library owns
- * both: commands go through a {@link DirectRedisConnection} (written to the socket when sent, not at the end of the
- * turn), the subscriber is a node-redis client. Given a node-redis client, commands go through it and the subscriber
+ * both: commands go through a {@link DirectRedisConnection} (written at once when no reply is outstanding, not at
+ * the end of the turn), the subscriber is a node-redis client. Given a node-redis client, commands go through it and the subscriber
  * is duplicated from it. Every command has a timeout; owned connections reject commands at once while disconnected
  * (no offline queue, so a stale lock command cannot run after a reconnect), reconnect with a bounded back-off, and
  * have their errors handled (an unhandled 'error' event would crash the process).
@@ -150,7 +150,8 @@ export class RedisCoordinationConnection {
 
   /**
    * Sends one command with the command timeout (which forgives a stall of this process: see
-   * {@link CommandTimeouts}). Commands sent in the same turn of the event loop go out in one write, in order.
+   * {@link CommandTimeouts}). Commands reach Redis in the order they are sent; see {@link commandsWaitForEndOfTurn}
+   * for when they are written.
    */
   send<T>(args: ReadonlyArray<string>, operation: string): Promise<T> {
     const direct = this.direct;
