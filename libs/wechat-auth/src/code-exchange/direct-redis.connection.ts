@@ -323,7 +323,11 @@ export class DirectRedisConnection {
     }
     if (reply instanceof RespErrorReply) command.reject(reply);
     else command.resolve(reply);
-    if (this.pending.length === this.pendingHead) for (const done of [...this.drainWaiters]) done();
+    if (this.drainWaiters.size > 0 && this.pending.length === this.pendingHead) this.drained();
+  }
+
+  private drained(): void {
+    for (const done of [...this.drainWaiters]) done();
   }
 
   private failPending(error: Error): void {
@@ -331,7 +335,7 @@ export class DirectRedisConnection {
     this.pending.length = 0;
     this.pendingHead = 0;
     for (const command of commands) command.reject(error);
-    for (const done of [...this.drainWaiters]) done();
+    this.drained();
   }
 }
 
