@@ -14,7 +14,10 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { localRedisProcess, readPolicy } from '../bench/src/orchestrator/scheduling.js';
 import { STRATEGY_IDS } from '../bench/src/shared/strategies.js';
+import { REDIS_URL } from './support/code-exchange.harness.js';
 import { compilePrivately, privateBuildDir } from './support/compile-privately.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -47,14 +50,29 @@ interface StrategyFigures {
 
 interface BenchReport {
   schema: string;
-  run: { instances: number; browsersPerStrategy: number; runId: string };
+  run: { instances: number; browsersPerStrategy: number; runId: string; isolation: string; isolated: boolean };
   strategies: StrategyFigures[];
+  notIsolated: StrategyFigures[];
   targets: Array<{ strategy: string; target: string; pass: boolean }>;
 }
 
 let outDir: string;
 let bench: ChildProcess | undefined;
 let exit: { code: number | null; output: string };
+/** The local Redis server's process and scheduling policy before the run (the run must leave it as it was). */
+let redisBefore: { pid: number; policy: { policy: number; priority: number } } | undefined;
+
+async function localRedis(): Promise<{ pid: number } | undefined> {
+  const redis = createClient({ url: REDIS_URL });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const found = await localRedisProcess(REDIS_URL, String(await redis.sendCommand(['INFO', 'server'])));
+    return 'pid' in found ? found : undefined;
+  } finally {
+    await redis.close().catch(() => undefined);
+  }
+}
 
 /** Compiles bench/src and the two libraries' sources into OUT, wired so that the package names resolve to them. */
 async function buildPrivately(): Promise<void> {
@@ -86,6 +104,8 @@ async function buildPrivately(): Promise<void> {
 beforeAll(async () => {
   outDir = await mkdtemp(join(tmpdir(), 'wxauth-bench-smoke-'));
   await buildPrivately();
+  const redisProcess = await localRedis();
+  if (redisProcess) redisBefore = { pid: redisProcess.pid, policy: await readPolicy(redisProcess.pid) };
   exit = await new Promise((resolve) => {
     const output: string[] = [];
     const child = spawn(process.execPath, [join(OUT, 'bench', 'src', 'run.js'), '--tiny', '--out', outDir], {
@@ -168,6 +188,20 @@ describe('npm run bench -- --tiny', () => {
       const [before, , afterTtl] = s!.memory;
       expect({ id, keys: afterTtl!.redisKeys, entries: afterTtl!.entries }).toEqual({ id, keys: before!.redisKeys, entries: 0 });
     }
+  });
+
+  it('runs the library again without scheduling isolation when it isolated, and leaves Redis as it found it', async () => {
+    const json = await report();
+    expect(typeof json.run.isolation).toBe('string');
+    if (process.platform === 'linux' && process.getuid?.() === 0) {
+      expect({ isolated: json.run.isolated, isolation: json.run.isolation }).toEqual({ isolated: true, isolation: expect.stringContaining('SCHED_FIFO 1') });
+    }
+    const libraryIds = json.strategies.filter((s) => s.kind === 'library').map((s) => s.strategy);
+    expect(json.notIsolated.map((s) => s.strategy)).toEqual(json.run.isolated ? libraryIds : []);
+    for (const s of json.notIsolated) {
+      expect({ id: s.strategy, ok: s.success.count, mean: s.exchangesPerCode.mean }).toEqual({ id: s.strategy, ok: s.browsers, mean: 1 });
+    }
+    if (redisBefore) expect(await readPolicy(redisBefore.pid)).toEqual(redisBefore.policy);
   });
 
   it('writes the Markdown report and the SVG chart', async () => {

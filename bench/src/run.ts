@@ -48,6 +48,7 @@ import {
   type ThroughputSlice,
 } from './orchestrator/load.js';
 import { installExitHooks, startChild, stopAllChildren, type Child } from './orchestrator/processes.js';
+import { localRedisProcess, prepareIsolation, type IsolationTarget, type SchedulingIsolation } from './orchestrator/scheduling.js';
 import { renderMarkdown, renderTerminal, type RunDescription } from './orchestrator/report.js';
 import { Rng } from './orchestrator/rng.js';
 import { distribution, ms } from './orchestrator/stats.js';
@@ -141,10 +142,14 @@ async function main(): Promise<number> {
     ? holdLowCpuWakeLatency()
     : { held: false, reason: 'not requested (--no-latency-hold)', release: () => undefined };
   let redis: BenchRedis | undefined;
+  let isolation: SchedulingIsolation | undefined;
+  // Whatever ends the run, the machine's Redis must not stay in real-time scheduling.
+  process.on('exit', () => isolation?.leaveSync());
   // One cleanup, however many paths ask for it (normal end, error, signal, deadline): every caller awaits the same one.
   let cleanupPromise: Promise<void> | undefined;
   const cleanup = (): Promise<void> =>
     (cleanupPromise ??= (async () => {
+      await isolation?.leave();
       await stopAllChildren();
       wakeLatency.release();
       if (redis) {
@@ -192,6 +197,16 @@ async function main(): Promise<number> {
     const d: Deployment = { redis, emulator, instances, runId };
     const origins = instances.map((i) => i.origin);
 
+    const isolationTargets: IsolationTarget[] = instances.map((i) => ({ name: i.name, pid: i.process.pid ?? 0 }));
+    const redisProcess = await localRedisProcess(config.redisUrl, String(await redis.sendCommand(['INFO', 'server'])));
+    if ('pid' in redisProcess) isolationTargets.push(redisProcess);
+    isolation = await prepareIsolation(isolationTargets, config.isolate);
+    const isolationNote = isolation.available
+      ? `${isolation.targets.map((t) => t.name).join(', ')} (main threads) at SCHED_FIFO 1 during the duplicate phase and the unloaded floor` +
+        ('reason' in redisProcess ? `; Redis not isolated: ${redisProcess.reason}` : '')
+      : `not isolated: ${isolation.reason}`;
+    log(`scheduling: ${isolationNote}`);
+
     const clockOffsets = [];
     for (const instance of instances) clockOffsets.push({ instance: instance.name, ...(await measureClockOffset(instance.origin)) });
     const offsets = new Map(clockOffsets.map((c) => [c.instance, c.offsetMs]));
@@ -235,15 +250,17 @@ async function main(): Promise<number> {
     if (waitMore > 0) await sleep(waitMore);
 
     /** One strategy's duplicate phase with its memory snapshots (the result TTL is waited out before the next). */
-    const duplicatePhase = async (strategy: StrategyId, plans: BrowserPlan[], label: string): Promise<StrategyRun> => {
+    const duplicatePhase = async (strategy: StrategyId, plans: BrowserPlan[], label: string, isolated: boolean): Promise<StrategyRun> => {
       await resetEmulator(emulator.origin);
       await setExchangeLatency(emulator.origin, config.exchangeLatency.fixedMs, config.exchangeLatency.jitterMs);
       const before = await memorySnapshot(d, strategy, 'before', 0);
       await setProbe(origins, true);
+      if (isolated) await isolation?.enter();
       const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis as BenchRedis) };
       const started = performance.now();
       const outcomes = await runDuplicatePhase(target, strategy, plans);
       const phaseEnded = performance.now();
+      await isolation?.leave();
       const phaseSeconds = (phaseEnded - started) / 1000;
       const probeStats = await instanceStats(origins, false);
       const load = {
@@ -290,13 +307,21 @@ async function main(): Promise<number> {
     const plans = planBrowsers(config, new Rng(config.seed));
     const runs: StrategyRun[] = [];
     const rawCounters = new Map<StrategyId, unknown>();
-    for (const strategy of config.strategies) runs.push(await duplicatePhase(strategy, plans, 'duplicate'));
+    for (const strategy of config.strategies) runs.push(await duplicatePhase(strategy, plans, 'duplicate', true));
+
+    // The library's rows again without isolation: what the co-located stand-ins cost the tails on this machine.
+    const sharedRuns: StrategyRun[] = [];
+    if (isolation.available) {
+      for (const strategy of config.notIsolatedStrategies) {
+        sharedRuns.push(await duplicatePhase(strategy, plans, 'duplicate, not isolated', false));
+      }
+    }
 
     // The same browsers at a heavy arrival rate: the latency figures under contention, reported apart.
     const heavyRuns: StrategyRun[] = [];
     if (config.heavyStrategies.length > 0) {
       const heavyPlans = planBrowsers({ ...config, arrivalsPerSecond: config.heavyArrivalsPerSecond }, new Rng(config.seed));
-      for (const strategy of config.heavyStrategies) heavyRuns.push(await duplicatePhase(strategy, heavyPlans, 'heavy load'));
+      for (const strategy of config.heavyStrategies) heavyRuns.push(await duplicatePhase(strategy, heavyPlans, 'heavy load', false));
     }
 
     // Throughput at saturation, fixed latency, strategies interleaved in slices.
@@ -346,6 +371,7 @@ async function main(): Promise<number> {
     if (config.unloadedLogins > 0) {
       await resetEmulator(emulator.origin);
       log(`unloaded floor: ${config.unloadedLogins} sequential logins per strategy`);
+      await isolation.enter();
       for (const run of runs) {
         await runSequential(target, run.strategy, config.unloadedLogins, users);
         run.unloadedRecords = (await drainRecords(d)).records;
@@ -354,6 +380,7 @@ async function main(): Promise<number> {
         await runSequential(target, id, config.unloadedLogins, users);
         diagnosticRecords.set(id, (await drainRecords(d)).records);
       }
+      await isolation.leave();
     }
 
     const figures: StrategyFigures[] = runs.map((run) => analyze(run, expectedOpenid, offsets));
@@ -366,6 +393,7 @@ async function main(): Promise<number> {
     const naiveSlices = slices.get('naive');
     const passportNaiveRate = rateOf('naive-passport');
     const heavyFigures: StrategyFigures[] = heavyRuns.map((run) => analyze(run, expectedOpenid, offsets));
+    const sharedFigures: StrategyFigures[] = sharedRuns.map((run) => analyze(run, expectedOpenid, offsets));
     for (const f of [...figures, ...diagnostics]) {
       const own = slices.get(f.strategy);
       if (!own) continue;
@@ -386,7 +414,9 @@ async function main(): Promise<number> {
         machineBusy: own.reduce((a, s) => a + s.busy * s.seconds, 0) / seconds,
       };
     }
-    const checks: TargetCheck[] = figures.filter((f) => f.kind === 'library').flatMap((f) => checkTargets(f, config.instances, ms));
+    const checks: TargetCheck[] = figures
+      .filter((f) => f.kind === 'library')
+      .flatMap((f) => checkTargets(f, config.instances, ms, sharedFigures.find((s) => s.strategy === f.strategy)));
     const notes: string[] = [];
     for (const f of figures) {
       const t = f.throughput;
@@ -439,23 +469,26 @@ async function main(): Promise<number> {
       loadAverageAtStart,
       busyAtStart,
       wakeLatency: wakeLatency.held ? 'held at 0 µs (/dev/cpu_dma_latency)' : `not held: ${wakeLatency.reason}`,
+      isolation: isolationNote,
+      isolated: isolation.available,
       clockOffsets,
       calibration: distribution(bareLatencies),
       notes,
     };
 
-    process.stdout.write(renderTerminal(description, figures, checks, diagnostics, heavyFigures));
+    process.stdout.write(renderTerminal(description, figures, checks, diagnostics, heavyFigures, sharedFigures));
     await mkdir(config.outDir, { recursive: true });
     const json = {
       schema: 'nestjs-wechat-auth-bench/1',
       run: { ...description, runId, config },
       strategies: figures,
       heavyLoad: heavyFigures,
+      notIsolated: sharedFigures,
       diagnostics,
       targets: checks,
     };
     await writeFile(join(config.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-    await writeFile(join(config.outDir, 'latest.md'), renderMarkdown(description, figures, checks, diagnostics, heavyFigures));
+    await writeFile(join(config.outDir, 'latest.md'), renderMarkdown(description, figures, checks, diagnostics, heavyFigures, sharedFigures));
     if (config.raw) {
       const raw = runs.map((r) => ({ ...r, exchangeCalls: Object.fromEntries(r.exchangeCalls), rawCounters: rawCounters.get(r.strategy) }));
       await writeFile(join(config.outDir, 'raw.json'), JSON.stringify({ offsets: clockOffsets, runs: raw }));

@@ -324,17 +324,28 @@ export interface TargetCheck {
 export const HEAP_TOLERANCE_PER_INSTANCE = 2 * 1024 * 1024;
 
 /** The issue's targets for the library rows. */
-export function checkTargets(f: StrategyFigures, instances: number, fmt: (n: number) => string): TargetCheck[] {
+export function checkTargets(f: StrategyFigures, instances: number, fmt: (n: number) => string, notIsolated?: StrategyFigures): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const add = (target: string, measured: string, pass: boolean) => checks.push({ strategy: f.strategy, target, measured, pass });
+  // A latency target states the same figure without isolation beside it: the check is made on the isolated phase.
+  const shared = (pick: (g: StrategyFigures) => Distribution, at: 'p50' | 'p99') =>
+    notIsolated && pick(notIsolated).n > 0 ? `; without isolation ${fmt(pick(notIsolated)[at])} ms` : '';
   add('login success 100%', `${(f.success.rate * 100).toFixed(2)}%`, f.success.count === f.browsers && f.browsers > 0);
   add('wrong-user sessions 0', String(f.wrongUserSessions), f.wrongUserSessions === 0);
   const e = f.exchangesPerCode;
   add('upstream exchanges per code exactly 1.000', `${e.mean.toFixed(3)} (max ${e.max}, ${e.codesWithNone} codes with none)`, e.codes > 0 && e.max === 1 && e.codesWithNone === 0);
-  add('winner overhead p50 <= 1 ms', `${fmt(f.winnerOverhead.p50)} ms`, f.winnerOverhead.p50 <= 1);
-  add('winner overhead p99 <= 3 ms', `${fmt(f.winnerOverhead.p99)} ms`, f.winnerOverhead.p99 <= 3);
-  add('cross-instance duplicate lag p50 <= 1 ms', `${fmt(f.lagCrossInstance.p50)} ms (n=${f.lagCrossInstance.n})`, f.lagCrossInstance.n > 0 && f.lagCrossInstance.p50 <= 1);
-  add('cross-instance duplicate lag p99 <= 3 ms', `${fmt(f.lagCrossInstance.p99)} ms (n=${f.lagCrossInstance.n})`, f.lagCrossInstance.n > 0 && f.lagCrossInstance.p99 <= 3);
+  add('winner overhead p50 <= 1 ms', `${fmt(f.winnerOverhead.p50)} ms${shared((g) => g.winnerOverhead, 'p50')}`, f.winnerOverhead.p50 <= 1);
+  add('winner overhead p99 <= 3 ms', `${fmt(f.winnerOverhead.p99)} ms${shared((g) => g.winnerOverhead, 'p99')}`, f.winnerOverhead.p99 <= 3);
+  add(
+    'cross-instance duplicate lag p50 <= 1 ms',
+    `${fmt(f.lagCrossInstance.p50)} ms (n=${f.lagCrossInstance.n}${shared((g) => g.lagCrossInstance, 'p50')})`,
+    f.lagCrossInstance.n > 0 && f.lagCrossInstance.p50 <= 1,
+  );
+  add(
+    'cross-instance duplicate lag p99 <= 3 ms',
+    `${fmt(f.lagCrossInstance.p99)} ms (n=${f.lagCrossInstance.n}${shared((g) => g.lagCrossInstance, 'p99')})`,
+    f.lagCrossInstance.n > 0 && f.lagCrossInstance.p99 <= 3,
+  );
   if (f.throughput?.ratioToNaive !== undefined) {
     const rounds = [...(f.throughput.roundRatiosToNaive ?? [])].sort((a, b) => a - b);
     const spread = rounds.length > 1 ? ` (rounds ${rounds[0]!.toFixed(2)}–${rounds[rounds.length - 1]!.toFixed(2)})` : '';

@@ -1,4 +1,4 @@
-import { ALL_STRATEGY_IDS, isStrategyId, STRATEGY_IDS, type StrategyId } from '../shared/strategies.js';
+import { ALL_STRATEGY_IDS, isStrategyId, STRATEGY_IDS, strategyInfo, type StrategyId } from '../shared/strategies.js';
 
 /** Everything a run does, derived from the command line. */
 export interface BenchConfig {
@@ -55,6 +55,14 @@ export interface BenchConfig {
   profileSteps: boolean;
   /** Keep the CPUs out of deep idle states during the run (see holdLowCpuWakeLatency). */
   holdWakeLatency: boolean;
+  /**
+   * Raise the app instances and a local Redis to real-time scheduling during the duplicate phase and the unloaded
+   * floor, so the co-located load generator and emulator (other machines in production) do not delay them (see
+   * scheduling.ts). The library's duplicate phase then runs again without it, reported apart.
+   */
+  isolate: boolean;
+  /** With isolation: the strategies whose duplicate phase runs again without it. */
+  notIsolatedStrategies: StrategyId[];
   /** Write a V8 CPU profile of every app instance into this directory (diagnostics). */
   cpuProfileDir?: string;
   /** With cpuProfileDir: write sampled heap-allocation profiles instead of CPU profiles (diagnostics). */
@@ -78,6 +86,8 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --cpu-prof DIR       write a V8 CPU profile of each app instance to DIR (diagnostics)
   --heap-prof DIR      write a V8 sampling heap profile (what each function allocates) of each instance to DIR
   --no-latency-hold    let idle CPUs sleep deeply (by default the run holds /dev/cpu_dma_latency at 0 when it may)
+  --no-isolation       leave the instances and Redis at normal scheduling in every phase (by default their main
+                       threads run at SCHED_FIFO 1 during the latency phases, when the machine allows it)
   --help
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -89,7 +99,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     if (!arg.startsWith('--')) throw new TypeError(`unexpected argument ${arg}\n\n${USAGE}`);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    if (['quick', 'tiny', 'help', 'raw', 'profile', 'no-latency-hold'].includes(name)) {
+    if (['quick', 'tiny', 'help', 'raw', 'profile', 'no-latency-hold', 'no-isolation'].includes(name)) {
       flags.set(name, true);
       continue;
     }
@@ -138,6 +148,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     raw: flags.has('raw') || flags.has('profile'),
     profileSteps: flags.has('profile'),
     holdWakeLatency: !flags.has('no-latency-hold'),
+    isolate: !flags.has('no-isolation'),
     ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
     ...(typeof flags.get('heap-prof') === 'string' ? { cpuProfileDir: flags.get('heap-prof') as string, heapProfile: true } : {}),
   };
@@ -154,6 +165,9 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     const picked = strategies.filter((id) => ids.includes(id));
     return picked.length > 0 && !picked.includes('naive') ? ['naive' as StrategyId, ...picked] : picked;
   };
+  // Without isolation, again: the library's rows (quick: only the README's configuration, to stay under a minute).
+  const notIsolatedFor = (full: boolean): StrategyId[] =>
+    !flags.has('no-isolation') ? strategies.filter((id) => strategyInfo(id).kind === 'library' && (full || id === 'library')) : [];
   switch (profile) {
     case 'tiny':
       return {
@@ -163,6 +177,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         browsers: int('browsers', 8, 1, 100_000),
         arrivalsPerSecond: int('rate', 40, 1, 10_000),
         ...heavyFor(0),
+        notIsolatedStrategies: notIsolatedFor(true),
         throughputConcurrency: 8,
         throughputSeconds: 0.6,
         throughputRounds: 1,
@@ -182,6 +197,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         arrivalsPerSecond: int('rate', 50, 1, 10_000),
         // The README's configuration only: quick stays under a minute.
         ...heavyFor(150, false),
+        notIsolatedStrategies: notIsolatedFor(false),
         throughputConcurrency: 160,
         throughputSeconds: 0.8,
         throughputRounds: 1,
@@ -201,6 +217,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
         browsers: int('browsers', 800, 1, 100_000),
         arrivalsPerSecond: int('rate', 50, 1, 10_000),
         ...heavyFor(150),
+        notIsolatedStrategies: notIsolatedFor(true),
         throughputConcurrency: 192,
         throughputSeconds: 12,
         throughputRounds: 8,

@@ -30,6 +30,10 @@ export interface RunDescription {
   busyAtStart: number;
   /** Whether idle CPUs were kept out of deep idle states (their wake-up time is in every round trip otherwise). */
   wakeLatency: string;
+  /** Which processes ran at real-time priority during the latency phases, or why none did. */
+  isolation: string;
+  /** Whether the latency phases were isolated (the library's rows then also ran without isolation). */
+  isolated: boolean;
   clockOffsets: Array<{ instance: string; offsetMs: number; rttMs: number }>;
   calibration: Distribution;
   notes: string[];
@@ -134,8 +138,11 @@ export function costTable(figures: readonly StrategyFigures[]): Table {
   };
 }
 
-/** The duplicate phase again at a heavy arrival rate: latency under contention (not what the targets are checked on). */
-export function heavyLoadTable(heavy: readonly StrategyFigures[], rate: number): Table {
+/**
+ * The duplicate phase again, at a heavy arrival rate or without isolation: latency under contention (not what the
+ * targets are checked on).
+ */
+export function contentionTable(heavy: readonly StrategyFigures[], rate: number): Table {
   return {
     head: [
       'strategy',
@@ -216,11 +223,12 @@ export function renderTerminal(
   checks: readonly TargetCheck[],
   diagnostics: readonly DiagnosticFigures[] = [],
   heavy: readonly StrategyFigures[] = [],
+  notIsolated: readonly StrategyFigures[] = [],
 ): string {
   const labelOf = (id: string) => figures.find((f) => f.strategy === id)?.label ?? id;
   return [
     '',
-    `Benchmark (${run.profile}) on ${run.cpus} CPUs (${pct(run.busyAtStart)} busy before it started; idle states ${run.wakeLatency}): ${run.instances} instances, ${run.browsersPerStrategy} browsers per strategy at ${run.arrivalsPerSecond}/s (machine ${busyRange(figures)} busy), exchange latency ${run.exchangeLatency}, ` +
+    `Benchmark (${run.profile}) on ${run.cpus} CPUs (${pct(run.busyAtStart)} busy before it started; idle states ${run.wakeLatency}; scheduling: ${run.isolation}): ${run.instances} instances, ${run.browsersPerStrategy} browsers per strategy at ${run.arrivalsPerSecond}/s (machine ${busyRange(figures)} busy), exchange latency ${run.exchangeLatency}, ` +
       `result TTL ${run.resultTtlMs} ms; bare exchange from the load generator p50 ${ms(run.calibration.p50)} ms / p99 ${ms(run.calibration.p99)} ms`,
     '',
     textTable(correctnessTable(figures)),
@@ -230,8 +238,11 @@ export function renderTerminal(
     textTable(costTable(figures)),
     '',
     ...(diagnostics.length > 0 ? [textTable(diagnosticsTable(diagnostics, figures)), ''] : []),
+    ...(notIsolated.length > 0
+      ? [`The same phase without isolation (${run.arrivalsPerSecond} browsers/s; not the targets):`, textTable(contentionTable(notIsolated, run.arrivalsPerSecond)), '']
+      : []),
     ...(heavy.length > 0
-      ? [`Under heavy load (${run.heavyArrivalsPerSecond} browsers/s; not the targets):`, textTable(heavyLoadTable(heavy, run.heavyArrivalsPerSecond)), '']
+      ? [`Under heavy load (${run.heavyArrivalsPerSecond} browsers/s; not the targets):`, textTable(contentionTable(heavy, run.heavyArrivalsPerSecond)), '']
       : []),
     'Why the visible hit failed:',
     ...figures.map((f) => `  ${f.label}: ${failureSummary(f)}`),
@@ -248,6 +259,7 @@ export function renderMarkdown(
   checks: readonly TargetCheck[],
   diagnostics: readonly DiagnosticFigures[] = [],
   heavy: readonly StrategyFigures[] = [],
+  notIsolated: readonly StrategyFigures[] = [],
 ): string {
   const labelOf = (id: string) => figures.find((f) => f.strategy === id)?.label ?? id;
   const out: string[] = [];
@@ -272,6 +284,12 @@ export function renderMarkdown(
       `A bare exchange straight from the load generator took p50 ${ms(run.calibration.p50)} ms, p99 ${ms(run.calibration.p99)} ms (n=${run.calibration.n}).`,
     `- ${run.instances} app instances, each a separate Node process running the same Nest app, sharing one Redis; every request goes to a random instance.`,
     `- CPU idle states: ${run.wakeLatency}. Without the hold, an idle virtual CPU halts between requests and waking it adds up to a few ms to any round trip, whatever the strategy (\`--no-latency-hold\` measures that way).`,
+    `- Scheduling: ${run.isolation}. The load generator (the browsers) and the emulator (WeChat) stand for other machines but share ` +
+      'the cores here; a reply for an instance that arrives while they hold every core waits for one, whatever the strategy. ' +
+      'Real-time priority for the main threads of the system under test lets them take a core at once, as if the stand-ins ' +
+      'ran elsewhere; every strategy gets it alike. It is not used at saturation (throughput, heavy load), where it would starve ' +
+      'the load generator.' +
+      (run.isolated ? ' The library\'s rows also ran without it: see "Without isolation" below (`--no-isolation` runs every phase that way).' : ''),
     `- ${run.browsersPerStrategy} browsers per strategy, arriving at ${run.arrivalsPerSecond}/s, each with its own cookie jar: login route (state cookie + state), ` +
       `consent (the emulator mints the code for that browser's own user), then the callback hits. At that rate the machine's CPU was ` +
       `${busyRange(figures)} busy (all processes): loaded, not saturated. The latency targets are checked on this phase` +
@@ -300,6 +318,18 @@ export function renderMarkdown(
     '',
   );
   out.push(markdownTable(costTable(figures)), '');
+  if (notIsolated.length > 0) {
+    out.push(
+      '### Without isolation (not the targets)',
+      '',
+      `The library's duplicate phase again, the same browsers at ${run.arrivalsPerSecond}/s, with the instances and Redis at normal ` +
+        'scheduling, sharing the two cores with the load generator and WeChat\'s stand-in. The difference from the rows above is ' +
+        'the time a woken instance or Redis waited for a core (compare the in-instance Redis round trip).',
+      '',
+      markdownTable(contentionTable(notIsolated, run.arrivalsPerSecond)),
+      '',
+    );
+  }
   if (heavy.length > 0) {
     out.push(
       `### Under heavy load (not the targets)`,
@@ -309,7 +339,7 @@ export function renderMarkdown(
         'generator, WeChat, Redis and the instances share the cores; latency tails then follow the Redis round trip measured ' +
         'inside the instances, which is the event loop waiting for a core.',
       '',
-      markdownTable(heavyLoadTable(heavy, run.heavyArrivalsPerSecond)),
+      markdownTable(contentionTable(heavy, run.heavyArrivalsPerSecond)),
       '',
     );
   }
