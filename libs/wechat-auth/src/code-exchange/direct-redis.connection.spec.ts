@@ -120,6 +120,7 @@ describe('DirectRedisConnection against a real Redis', () => {
       connectTimeoutMs: 1_000,
       reconnectDelayMs: () => 20,
       onError: (error) => errors.push(error),
+      replyTimeoutMs: 10_000,
     });
     opened.push(connection);
     return connection;
@@ -224,6 +225,7 @@ describe('DirectRedisConnection against a real Redis', () => {
       connectTimeoutMs: 150,
       reconnectDelayMs: () => 20,
       onError: (error) => errors.push(error),
+      replyTimeoutMs: 10_000,
     });
     opened.push(connection);
     void connection.connect();
@@ -261,5 +263,101 @@ describe('DirectRedisConnection against a real Redis', () => {
     await eventually(() => errors.length >= 1, 5_000);
     expect(connection.isReady).toBe(false);
     for (const error of errors) expect(error.message).not.toContain('not-the-password-4711');
+  });
+
+  /**
+   * A stand-in server that answers every PING with PONG after `delayMs`, or not at all while `silent`: a server that
+   * vanished without closing the connection cannot be made from a real Redis (a paused one still acknowledges).
+   */
+  async function pongServer(): Promise<{ url: string; connections: number; silent: boolean; delayMs: number; stop(): Promise<void> }> {
+    const sockets: Socket[] = [];
+    const state = {
+      url: '',
+      connections: 0,
+      silent: false,
+      delayMs: 0,
+      stop: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+    const server: Server = createServer((socket) => {
+      state.connections++;
+      sockets.push(socket);
+      socket.on('data', (chunk: Buffer) => {
+        if (state.silent) return;
+        const pings = chunk.toString('latin1').split('PING').length - 1;
+        setTimeout(() => socket.write('+PONG\r\n'.repeat(pings)), state.delayMs);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    state.url = `redis://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return state;
+  }
+
+  it('replaces a connection whose server stops answering, failing what was pending, and reconnects', async () => {
+    const server = await pongServer();
+    const errors: Error[] = [];
+    const connection = new DirectRedisConnection({
+      url: server.url,
+      connectTimeoutMs: 1_000,
+      reconnectDelayMs: () => 20,
+      onError: (error) => errors.push(error),
+      replyTimeoutMs: 200,
+    });
+    opened.push(connection);
+    try {
+      expect(await connection.connect()).toBe(true);
+      expect(await connection.send(['PING'])).toBe('PONG');
+      server.silent = true;
+      const started = performance.now();
+      const unanswered = connection.send(['PING']);
+      const also = connection.send(['PING']);
+      await expect(unanswered).rejects.toThrow('no reply for 200 ms');
+      await expect(also).rejects.toThrow('no reply for 200 ms');
+      const waited = performance.now() - started;
+      // Never before the whole timeout, and soon after it (checks run every quarter of it).
+      expect(waited).toBeGreaterThanOrEqual(195);
+      expect(waited).toBeLessThan(1_000);
+      expect(errors.map((e) => e.message)).toContain('connection lost: no reply for 200 ms');
+      server.silent = false;
+      await eventually(() => connection.isReady, 5_000);
+      expect(await connection.send(['PING'])).toBe('PONG');
+      expect(server.connections).toBe(2);
+    } finally {
+      connection.close();
+      await server.stop();
+    }
+  });
+
+  it('keeps a connection whose server is slow but answers within the reply timeout, and one that is idle', async () => {
+    const server = await pongServer();
+    const errors: Error[] = [];
+    const connection = new DirectRedisConnection({
+      url: server.url,
+      connectTimeoutMs: 1_000,
+      reconnectDelayMs: () => 20,
+      onError: (error) => errors.push(error),
+      replyTimeoutMs: 300,
+    });
+    opened.push(connection);
+    try {
+      expect(await connection.connect()).toBe(true);
+      server.delayMs = 150;
+      // Outstanding replies for about 900 ms in all, but never 300 ms without one arriving.
+      for (let i = 0; i < 6; i++) expect(await connection.send(['PING'])).toBe('PONG');
+      server.delayMs = 0;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(await connection.send(['PING'])).toBe('PONG');
+      expect({ errors: errors.map((e) => e.message), connections: server.connections, ready: connection.isReady }).toEqual({
+        errors: [],
+        connections: 1,
+        ready: true,
+      });
+    } finally {
+      connection.close();
+      await server.stop();
+    }
   });
 });

@@ -117,6 +117,13 @@ export interface DirectRedisConnectionOptions {
   reconnectDelayMs(retries: number): number;
   /** A connection attempt failed or a ready connection was lost; reconnecting continues unless closed. */
   onError(error: Error): void;
+  /**
+   * A ready connection that has had replies outstanding, and received none, for this long is taken for dead and
+   * replaced (its pending commands are rejected). A server that vanished without closing the connection (a failover
+   * that moved its address, a network dropping every packet) would otherwise hold it until TCP gives up, many
+   * minutes later; a slow but living server is not affected as long as it answers anything within this time.
+   */
+  replyTimeoutMs: number;
 }
 
 interface PendingCommand {
@@ -161,6 +168,11 @@ export class DirectRedisConnection {
   private reconnectTimer?: NodeJS.Timeout;
   private readonly readyWaiters = new Set<(ready: boolean) => void>();
   private readonly drainWaiters = new Set<() => void>();
+  /** Replies received on this connection: the watchdog looks for progress, not for the age of each command. */
+  private repliesReceived = 0;
+  private watchdog?: NodeJS.Timeout;
+  /** Drops the current socket as lost (set while a socket is open). */
+  private dropSocket?: (error: Error) => void;
   private readonly target: { tls: boolean; host: string; port: number; handshake: string[][] };
 
   constructor(private readonly options: DirectRedisConnectionOptions) {
@@ -237,6 +249,7 @@ export class DirectRedisConnection {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.stopWatchdog();
     this.socket?.destroy();
     this.socket = undefined;
     this.outgoing = '';
@@ -258,6 +271,8 @@ export class DirectRedisConnection {
     const fail = (error: Error): void => {
       if (failed) return;
       failed = true;
+      this.stopWatchdog();
+      if (this.dropSocket === fail) this.dropSocket = undefined;
       socket.destroy();
       if (this.socket === socket) this.socket = undefined;
       const wasReady = this.ready;
@@ -274,6 +289,7 @@ export class DirectRedisConnection {
       }, this.options.reconnectDelayMs(this.retries++));
       this.reconnectTimer.unref();
     };
+    this.dropSocket = fail;
     socket.once('timeout', () => fail(new Error('connection timeout')));
     socket.on('error', (error) => fail(error));
     socket.once('close', () => fail(new Error('connection closed')));
@@ -291,6 +307,7 @@ export class DirectRedisConnection {
           socket.setTimeout(0);
           this.ready = true;
           this.retries = 0;
+          this.startWatchdog();
           for (const waiter of this.readyWaiters) waiter(true);
           this.readyWaiters.clear();
         },
@@ -313,9 +330,37 @@ export class DirectRedisConnection {
     }
   }
 
+  /**
+   * Every quarter of the reply timeout: a connection that had replies outstanding at each of the last five checks
+   * (so for at least the whole timeout) and received none meanwhile is dropped, and reconnected. One timer per
+   * connection, nothing per command.
+   */
+  private startWatchdog(): void {
+    this.stopWatchdog();
+    const tickMs = Math.max(1, Math.ceil(this.options.replyTimeoutMs / 4));
+    let seen = this.repliesReceived;
+    let stalledTicks = 0;
+    this.watchdog = setInterval(() => {
+      const outstanding = this.pending.length - this.pendingHead;
+      if (outstanding === 0 || this.repliesReceived !== seen) {
+        seen = this.repliesReceived;
+        stalledTicks = 0;
+        return;
+      }
+      if (++stalledTicks >= 5) this.dropSocket?.(new Error(`no reply for ${this.options.replyTimeoutMs} ms`));
+    }, tickMs);
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
   private settleNext(reply: RespReply | RespErrorReply): void {
     const command = this.pending[this.pendingHead];
     if (!command) return; // nothing asked: cannot happen on a healthy connection
+    this.repliesReceived++;
     this.pending[this.pendingHead++] = undefined as unknown as PendingCommand;
     if (this.pendingHead > 1_024 && this.pendingHead * 2 > this.pending.length) {
       this.pending.splice(0, this.pendingHead);

@@ -110,6 +110,9 @@ export class RedisCoordinationConnection {
       const direct = new DirectRedisConnection({
         url: this.source,
         connectTimeoutMs: socketOptions.connectTimeout,
+        // Far beyond the command timeout (which already fails the request and feeds the breaker): this only replaces
+        // a connection whose server has stopped answering altogether.
+        replyTimeoutMs: Math.max(5_000, 10 * this.options.commandTimeoutMs),
         reconnectDelayMs: boundedReconnectStrategy,
         onError: (error) => this.reportError('command', error, false),
       });
