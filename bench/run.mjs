@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick | --tiny ...]`: builds what the benchmark measures, then runs dist/bench/run.js with the
-// same arguments.
+// same arguments (or dist/bench/coordination-cost.js with `--coordination-cost`).
 //
 // The libraries are rebuilt with `tsc -b --force` unless a stamp proves that both their sources and their dist/ are
 // exactly what the last forced build produced. Plain `tsc -b` trusts timestamps, and a dist/ newer than its sources
@@ -77,7 +77,9 @@ if (!benchStamp || Object.keys(benchNow).some((key) => benchStamp[key] !== bench
   writeFileSync(benchStampFile, JSON.stringify(benchFingerprint()));
 }
 
-const child = spawn(process.execPath, [join(root, 'dist', 'bench', 'run.js'), ...process.argv.slice(2)], {
+// `--coordination-cost` runs the in-process measurement of the library's CPU per exchange instead of the benchmark.
+const entry = process.argv.includes('--coordination-cost') ? 'coordination-cost.js' : 'run.js';
+const child = spawn(process.execPath, [join(root, 'dist', 'bench', entry), ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
 });

@@ -204,6 +204,36 @@ describe('npm run bench -- --tiny', () => {
     if (redisBefore) expect(await readPolicy(redisBefore.pid)).toEqual(redisBefore.policy);
   });
 
+  it('measures the coordination\'s CPU per exchange against its floor (--coordination-cost --tiny)', async () => {
+    const run = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const output: string[] = [];
+      const child = spawn(process.execPath, [join(OUT, 'bench', 'src', 'coordination-cost.js'), '--coordination-cost', '--tiny'], {
+        cwd: ROOT,
+        env: { ...process.env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+      child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output: output.join('') });
+      });
+    });
+    if (run.code !== 0) throw new Error(`--coordination-cost exited with ${run.code}:\n${run.output.slice(-3000)}`);
+    const labels = [
+      'upstream only',
+      'floor: two round trips',
+      'nestjs-wechat-auth (fast path)',
+      'nestjs-wechat-auth (no CacheModule)',
+      'nestjs-wechat-auth (in process, no Redis)',
+    ];
+    for (const label of labels) {
+      const row = run.output.split('\n').find((l) => l.startsWith(label));
+      expect({ label, measured: /^\S.*?\s(\d+\.\d) \(\d+\.\d–\d+\.\d\)/.test(row ?? '') }).toEqual({ label, measured: true });
+    }
+  }, 90_000);
+
   it('writes the Markdown report and the SVG chart', async () => {
     const json = await report();
     const markdown = await readFile(join(outDir, 'latest.md'), 'utf8');

@@ -1,0 +1,196 @@
+/**
+ * `npm run bench -- --coordination-cost`: the CPU that `CodeExchangeService.exchange()` costs per login, in one
+ * process, against the physical floor of what it must do, measured side by side in the same run.
+ *
+ * The throughput phase of the full benchmark measures the whole stack (Nest, Express, HTTP, the emulator, the load
+ * generator) on a shared machine: its ratios move by ±0.1 from slice to slice, too coarse to tell whether a change to
+ * the coordination saved 10 µs. Here one process drives exchanges at a fixed concurrency against the real Redis, with
+ * an upstream call that is a 2 ms timer, and reads its own CPU time (`process.cpuUsage()`): no HTTP, no other
+ * process on the measured side. The variants run interleaved, in rounds, so that the machine's drift hits them alike:
+ *
+ * - *upstream only*: the harness and the 2 ms timer, nothing coordinated (what every row below includes);
+ * - *floor*: the least any cross-instance design does per login: two round trips to Redis (take a lock before the
+ *   exchange, store the outcome after it, with an outcome-sized payload) on a bare socket that writes each command
+ *   at once and counts one-line replies;
+ * - the library: `redisFastPath`, without a CacheModule (both given the Redis URL), and in process (no Redis).
+ *
+ * Figures are CPU µs per exchange: the median over rounds, with the range. `--quick` runs 3 rounds instead of 7.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { CodeExchangeService } from 'nestjs-wechat-auth';
+
+interface Variant {
+  id: string;
+  label: string;
+  /** Runs one login's coordinated exchange (or the floor's equivalent). */
+  exchange(code: string, binding: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+const SILENT_LOGGER = { log() {}, warn() {}, error() {}, debug() {}, verbose() {} };
+/** What WeChat's token endpoint returns, as the library's exchange callback would resolve it. */
+const TOKEN = { access_token: 'A'.repeat(88), expires_in: 7200, refresh_token: 'R'.repeat(88), openid: 'o'.repeat(28), scope: 'snsapi_base' };
+const UPSTREAM_MS = 2;
+
+function upstream(): Promise<typeof TOKEN> {
+  return new Promise((resolve) => setTimeout(() => resolve(TOKEN), UPSTREAM_MS));
+}
+
+/** A bare RESP connection: each command written at once, one reply per line (the floor only sends SET). */
+class BareRedis {
+  private readonly waiting: Array<() => void> = [];
+  private head = 0;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
+        const resolve = this.waiting[this.head];
+        this.waiting[this.head++] = undefined as unknown as () => void;
+        if (this.head > 4096) {
+          this.waiting.splice(0, this.head);
+          this.head = 0;
+        }
+        resolve?.();
+      }
+    });
+  }
+
+  static open(url: string): Promise<BareRedis> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(port || 6379) });
+      socket.setNoDelay(true);
+      socket.once('error', reject);
+      socket.once('connect', () => resolve(new BareRedis(socket)));
+    });
+  }
+
+  send(args: string[]): Promise<void> {
+    let out = `*${args.length}\r\n`;
+    for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+    return new Promise<void>((resolve) => {
+      this.waiting.push(resolve);
+      this.socket.write(out);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
+  const service = (id: string, extra: Record<string, unknown>) =>
+    new CodeExchangeService({ keySecret: 'bench-coordination-cost-secret', keyPrefix: `${prefix}:${id}`, resultTtlMs: 1_000, ...extra }, undefined, SILENT_LOGGER);
+  const fast = service('fast', { redis: redisUrl, redisFastPath: true });
+  const portable = service('portable', { redis: redisUrl });
+  const local = service('local', {});
+  await Promise.all([fast.onModuleInit(), portable.onModuleInit(), local.onModuleInit()]);
+  for (const s of [fast, portable]) {
+    if (s.health() !== 'up') throw new Error(`The library could not reach Redis at ${redisUrl}: start one or set REDIS_URL.`);
+  }
+  const bare = await BareRedis.open(redisUrl);
+  // An outcome as the library stores it is ~0.6 KB of base64url: the floor stores as much.
+  const envelope = `v2.${randomBytes(450).toString('base64url')}`;
+  const viaLibrary = (s: CodeExchangeService) => (code: string, binding: string) =>
+    s.exchange({ appId: 'wxbenchcoordination', code, binding, exchange: upstream });
+  return [
+    { id: 'upstream', label: 'upstream only (no coordination)', exchange: () => upstream(), close: async () => undefined },
+    {
+      id: 'floor',
+      label: 'floor: two round trips on a bare socket',
+      exchange: async (code) => {
+        await bare.send(['SET', `${prefix}:floor:{${code}}:lock`, 'token', 'NX', 'PX', '10000']);
+        const value = await upstream();
+        void bare.send(['SET', `${prefix}:floor:{${code}}:result`, envelope, 'PX', '1000']);
+        return value;
+      },
+      close: async () => bare.close(),
+    },
+    { id: 'fast', label: 'nestjs-wechat-auth (fast path)', exchange: viaLibrary(fast), close: () => fast.onModuleDestroy() },
+    { id: 'portable', label: 'nestjs-wechat-auth (no CacheModule)', exchange: viaLibrary(portable), close: () => portable.onModuleDestroy() },
+    { id: 'local', label: 'nestjs-wechat-auth (in process, no Redis)', exchange: viaLibrary(local), close: () => local.onModuleDestroy() },
+  ];
+}
+
+/** CPU µs per exchange over `count` exchanges at `concurrency`. */
+async function measure(variant: Variant, count: number, concurrency: number, tag: string): Promise<number> {
+  let next = 0;
+  const before = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        // Codes and bindings of the shape the library sees, made without the CPU of a random generator per call.
+        await variant.exchange(`${tag}${i.toString(16).padStart(24, '0')}`, `${tag}${i.toString(36).padStart(35, '0')}`);
+      }
+    }),
+  );
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / count;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2).filter((a) => a !== '--coordination-cost');
+  const unknown = args.filter((a) => a !== '--quick' && a !== '--tiny');
+  if (unknown.length > 0) throw new TypeError(`unknown option ${unknown[0]} (--coordination-cost takes --quick or --tiny)`);
+  const size = args.includes('--tiny') ? 'tiny' : args.includes('--quick') ? 'quick' : 'full';
+  // tiny: the smoke test's (it checks that the measurement runs, not its figures).
+  const rounds = { tiny: 1, quick: 3, full: 7 }[size];
+  const perRound = { tiny: 300, quick: 4_000, full: 15_000 }[size];
+  const warmup = size === 'tiny' ? 200 : 2_000;
+  const concurrency = 64;
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `wxbench:cc${randomBytes(3).toString('hex')}`;
+  const all = await variants(redisUrl, prefix);
+  const started = performance.now();
+  process.stdout.write(
+    `CPU per exchange, one process, ${concurrency} concurrent exchanges, upstream a ${UPSTREAM_MS} ms timer, ` +
+      `${rounds} interleaved rounds of ${perRound}; Redis ${redisUrl}\n`,
+  );
+  try {
+    for (const variant of all) await measure(variant, warmup, concurrency, `w${variant.id}`); // JIT, connections, scripts
+    const samples = new Map<string, number[]>(all.map((v) => [v.id, []]));
+    for (let round = 0; round < rounds; round++) {
+      const order = all.map((_, i) => all[(i + round) % all.length] as Variant);
+      for (const variant of order) samples.get(variant.id)?.push(await measure(variant, perRound, concurrency, `r${round}${variant.id}`));
+      // Let the previous variant's stored outcomes expire out of its table before the next round.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+    }
+    const base = median(samples.get('upstream') ?? []);
+    const floor = median(samples.get('floor') ?? []) - base;
+    const rows = all.map((v) => {
+      const own = samples.get(v.id) ?? [];
+      const cost = median(own) - base;
+      return [
+        v.label,
+        `${median(own).toFixed(1)} (${Math.min(...own).toFixed(1)}–${Math.max(...own).toFixed(1)})`,
+        v.id === 'upstream' ? '–' : cost.toFixed(1),
+        v.id === 'upstream' || v.id === 'floor' ? '–' : `${(cost / floor).toFixed(2)} x`,
+      ];
+    });
+    const head = ['variant', 'CPU µs/exchange, median (range)', 'coordination µs (minus upstream only)', 'x floor'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+    process.stdout.write(`${[line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`);
+    process.stdout.write(`(${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+  } finally {
+    for (const variant of all) await variant.close().catch(() => undefined);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`[bench] coordination cost failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
