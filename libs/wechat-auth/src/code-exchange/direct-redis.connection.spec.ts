@@ -114,13 +114,13 @@ describe('DirectRedisConnection against a real Redis', () => {
   const opened: DirectRedisConnection[] = [];
   let admin: TestRedisClient;
 
-  const open = (url = REDIS_URL, errors: Error[] = []): DirectRedisConnection => {
+  const open = (url = REDIS_URL, errors: Error[] = [], replyTimeoutMs = 10_000): DirectRedisConnection => {
     const connection = new DirectRedisConnection({
       url,
       connectTimeoutMs: 1_000,
       reconnectDelayMs: () => 20,
       onError: (error) => errors.push(error),
-      replyTimeoutMs: 10_000,
+      replyTimeoutMs,
     });
     opened.push(connection);
     return connection;
@@ -299,14 +299,7 @@ describe('DirectRedisConnection against a real Redis', () => {
   it('replaces a connection whose server stops answering, failing what was pending, and reconnects', async () => {
     const server = await pongServer();
     const errors: Error[] = [];
-    const connection = new DirectRedisConnection({
-      url: server.url,
-      connectTimeoutMs: 1_000,
-      reconnectDelayMs: () => 20,
-      onError: (error) => errors.push(error),
-      replyTimeoutMs: 200,
-    });
-    opened.push(connection);
+    const connection = open(server.url, errors, 200);
     try {
       expect(await connection.connect()).toBe(true);
       expect(await connection.send(['PING'])).toBe('PONG');
@@ -334,14 +327,7 @@ describe('DirectRedisConnection against a real Redis', () => {
   it('keeps a connection whose server is slow but answers within the reply timeout, and one that is idle', async () => {
     const server = await pongServer();
     const errors: Error[] = [];
-    const connection = new DirectRedisConnection({
-      url: server.url,
-      connectTimeoutMs: 1_000,
-      reconnectDelayMs: () => 20,
-      onError: (error) => errors.push(error),
-      replyTimeoutMs: 300,
-    });
-    opened.push(connection);
+    const connection = open(server.url, errors, 300);
     try {
       expect(await connection.connect()).toBe(true);
       server.delayMs = 150;
