@@ -1,24 +1,27 @@
 /**
- * The benchmark's scheduling isolation (bench/src/orchestrator/scheduling.ts) on real processes: a `sleep` child is
- * raised to SCHED_FIFO and put back, read from /proc as the kernel reports it. Raising a thread needs CAP_SYS_NICE:
- * as root (CI on these machines) the test requires that it works; otherwise it requires the refusal to be reported.
- * Redis itself is only looked up here, never raised.
+ * The benchmark's scheduling isolation (bench/src/orchestrator/scheduling.ts) on real processes: `sleep` children are
+ * raised to SCHED_FIFO and put back, read from /proc as the kernel reports it. Raising a thread needs CAP_SYS_NICE
+ * (or an RLIMIT_RTPRIO): where a trial shows the machine allows it (CI on these machines, as root), the tests require
+ * that isolation works; elsewhere they require the refusal to be reported. Redis itself is only looked up here,
+ * never raised.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createClient } from 'redis';
 import { localRedisProcess, prepareIsolation, readPolicy } from '../bench/src/orchestrator/scheduling.js';
 import { REDIS_URL } from './support/code-exchange.harness.js';
+import { canRaiseToRealTime } from './support/real-time.js';
 
 const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 const SCHED_BATCH = 3;
-const privileged = process.platform === 'linux' && process.getuid?.() === 0;
+const privileged = canRaiseToRealTime();
 
 const children: ChildProcess[] = [];
 
-function sleeper(): { name: string; pid: number; child: ChildProcess } {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+function sleeper(command = 'sleep', args = ['60']): { name: string; pid: number; child: ChildProcess } {
+  const child = spawn(command, args, { stdio: 'ignore' });
   children.push(child);
   if (!child.pid) throw new Error('could not start sleep');
   return { name: `sleep ${child.pid}`, pid: child.pid, child };
@@ -69,6 +72,54 @@ describe('prepareIsolation', () => {
       await isolation.enter();
       isolation.leaveSync();
       expect(await readPolicy(plain.pid)).toEqual({ policy: SCHED_OTHER, priority: 0 });
+    });
+
+    it('puts every target back when one refuses to be raised, and rejects', async () => {
+      const gone = sleeper();
+      const staying = sleeper();
+      const isolation = await prepareIsolation([staying, gone], true);
+      expect(isolation.available).toBe(true);
+      gone.child.kill('SIGKILL');
+      await new Promise((resolve) => gone.child.once('exit', resolve));
+      await expect(isolation.enter()).rejects.toThrow(/chrt|No such process|failed/i);
+      expect(isolation.entered).toBe(false);
+      expect(await readPolicy(staying.pid)).toEqual({ policy: SCHED_OTHER, priority: 0 });
+    });
+
+    it('raises nothing once closed, even when asked again (an interrupted run may go on after its cleanup)', async () => {
+      const target = sleeper();
+      const isolation = await prepareIsolation([target], true);
+      await isolation.enter();
+      const leaving = isolation.close();
+      const again = isolation.enter();
+      await Promise.all([leaving, again]);
+      expect(isolation.entered).toBe(false);
+      expect(await readPolicy(target.pid)).toEqual({ policy: SCHED_OTHER, priority: 0 });
+    });
+
+    it('lets a process the raised target starts meanwhile run at normal scheduling (reset-on-fork)', async () => {
+      // The shell forks its second sleep half a second in, while raised; `true` keeps it from exec'ing into it.
+      const shell = sleeper('sh', ['-c', 'sleep 0.5; sleep 30; true']);
+      const isolation = await prepareIsolation([shell], true);
+      await isolation.enter();
+      try {
+        let grandchild: number | undefined;
+        for (let i = 0; i < 50 && grandchild === undefined; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const children = await readFile(`/proc/${shell.pid}/task/${shell.pid}/children`, 'utf8').catch(() => '');
+          const pids = children.trim().split(/\s+/).filter(Boolean).map(Number);
+          for (const pid of pids) {
+            const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+            if (cmdline.replace(/\0/g, ' ').trim() === 'sleep 30') grandchild = pid;
+          }
+        }
+        expect(grandchild).toBeDefined();
+        expect(await readPolicy(shell.pid)).toEqual({ policy: SCHED_FIFO, priority: 1 });
+        expect(await readPolicy(grandchild as number)).toEqual({ policy: SCHED_OTHER, priority: 0 });
+      } finally {
+        await isolation.leave();
+        execFileSync('pkill', ['-KILL', '-P', String(shell.pid)]);
+      }
     });
 
     it('leaves without throwing when a target has exited', async () => {

@@ -18,6 +18,7 @@ import { createClient } from 'redis';
 import { localRedisProcess, readPolicy } from '../bench/src/orchestrator/scheduling.js';
 import { STRATEGY_IDS } from '../bench/src/shared/strategies.js';
 import { REDIS_URL } from './support/code-exchange.harness.js';
+import { canRaiseToRealTime } from './support/real-time.js';
 import { compilePrivately, privateBuildDir } from './support/compile-privately.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -193,7 +194,7 @@ describe('npm run bench -- --tiny', () => {
   it('runs the library again without scheduling isolation when it isolated, and leaves Redis as it found it', async () => {
     const json = await report();
     expect(typeof json.run.isolation).toBe('string');
-    if (process.platform === 'linux' && process.getuid?.() === 0) {
+    if (canRaiseToRealTime()) {
       expect({ isolated: json.run.isolated, isolation: json.run.isolation }).toEqual({ isolated: true, isolation: expect.stringContaining('SCHED_FIFO 1') });
     }
     const libraryIds = json.strategies.filter((s) => s.kind === 'library').map((s) => s.strategy);

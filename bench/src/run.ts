@@ -149,7 +149,7 @@ async function main(): Promise<number> {
   let cleanupPromise: Promise<void> | undefined;
   const cleanup = (): Promise<void> =>
     (cleanupPromise ??= (async () => {
-      await isolation?.leave();
+      await isolation?.close();
       await stopAllChildren();
       wakeLatency.release();
       if (redis) {

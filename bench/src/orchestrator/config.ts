@@ -169,7 +169,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
   };
   // Without isolation, again: the library's rows (quick: only the README's configuration, to stay under a minute).
   const notIsolatedFor = (full: boolean): StrategyId[] =>
-    !flags.has('no-isolation') ? strategies.filter((id) => strategyInfo(id).kind === 'library' && (full || id === 'library')) : [];
+    base.isolate ? strategies.filter((id) => strategyInfo(id).kind === 'library' && (full || id === 'library')) : [];
   switch (profile) {
     case 'tiny':
       return {

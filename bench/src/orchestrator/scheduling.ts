@@ -12,8 +12,9 @@ import { readFile } from 'node:fs/promises';
  * no change). SCHED_FIFO does: a real-time thread that wakes takes a core from a normal one at once.
  *
  * Only the main thread of each process is raised: an instance's event loop, Redis's command thread. V8's GC helpers,
- * libuv's pool and Redis's background threads keep normal scheduling, and the kernel's real-time throttling (by
- * default 95% of each second) bounds what a runaway thread could take. It is never used at saturation (the
+ * libuv's pool and Redis's background threads and children keep normal scheduling (even those created while it is
+ * raised: reset-on-fork), and the kernel's real-time throttling (by default 95% of each second) bounds what a runaway
+ * thread could take. It is never used at saturation (the
  * throughput phase, the heavy-load phase), where it would starve the load generator.
  */
 
@@ -29,7 +30,6 @@ export interface SchedulingPolicy {
   priority: number;
 }
 
-const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 /** The lowest real-time priority: above every normal thread, below anything the system itself runs in real time. */
 const ISOLATED: SchedulingPolicy = { policy: SCHED_FIFO, priority: 1 };
@@ -50,7 +50,10 @@ export async function readPolicy(pid: number): Promise<SchedulingPolicy> {
 function chrtArgs(pid: number, to: SchedulingPolicy): string[] {
   const flag = CHRT_FLAG[to.policy];
   if (!flag) throw new Error(`scheduling policy ${to.policy} cannot be set with chrt`);
-  return [flag, '-p', String(to.policy === SCHED_FIFO || to.policy === 2 ? to.priority : 0), String(pid)];
+  // Raised with reset-on-fork: a thread or process the target creates meanwhile (libuv's pool started late, a
+  // Redis BGSAVE child) starts at normal scheduling instead of inheriting real-time priority nobody would restore.
+  const resetOnFork = to.policy === SCHED_FIFO ? ['-R'] : [];
+  return [...resetOnFork, flag, '-p', String(to.policy === SCHED_FIFO || to.policy === 2 ? to.priority : 0), String(pid)];
 }
 
 function chrtFailure(error: unknown): string {
@@ -76,12 +79,18 @@ export interface SchedulingIsolation {
   readonly reason?: string;
   /** The processes raised while isolated. */
   readonly targets: readonly IsolationTarget[];
-  /** Whether the targets are raised now. */
+  /** Whether any target may be raised now (from the start of `enter()` until a restore has finished). */
   readonly entered: boolean;
-  /** Raises every target's main thread to SCHED_FIFO 1. No-op when unavailable or already entered. */
+  /**
+   * Raises every target's main thread to SCHED_FIFO 1 (threads and processes it creates meanwhile start at normal
+   * scheduling). If any target refuses, every target is put back before this rejects. No-op when unavailable,
+   * already entered, or closed.
+   */
   enter(): Promise<void>;
   /** Puts every target back to the policy it had before. Never throws: a target that has exited is skipped. */
   leave(): Promise<void>;
+  /** `leave()`, and no `enter()` after it: for the run's cleanup, which the interrupted run may still follow. */
+  close(): Promise<void>;
   /** `leave()` for a process `exit` handler, where nothing asynchronous runs. */
   leaveSync(): void;
 }
@@ -94,8 +103,76 @@ function unavailable(reason: string, targets: readonly IsolationTarget[] = []): 
     entered: false,
     enter: async () => undefined,
     leave: async () => undefined,
+    close: async () => undefined,
     leaveSync: () => undefined,
   };
+}
+
+class FifoIsolation implements SchedulingIsolation {
+  readonly available = true;
+  private raised = false;
+  private closed = false;
+  /** enter() and leave() run one after the other, so a restore never races a raise still in progress. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly targets: readonly IsolationTarget[],
+    private readonly original: ReadonlyMap<number, SchedulingPolicy>,
+  ) {}
+
+  get entered(): boolean {
+    return this.raised;
+  }
+
+  enter(): Promise<void> {
+    return this.serially(async () => {
+      if (this.closed || this.raised) return;
+      this.raised = true;
+      const raising = await Promise.allSettled(this.targets.map((t) => setPolicy(t.pid, ISOLATED)));
+      const refused = raising.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (refused) {
+        await this.restore();
+        throw refused.reason;
+      }
+    });
+  }
+
+  leave(): Promise<void> {
+    return this.serially(() => this.restore());
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return this.leave();
+  }
+
+  leaveSync(): void {
+    if (!this.raised) return;
+    for (const t of this.targets) {
+      try {
+        execFileSync('chrt', chrtArgs(t.pid, this.policyOf(t)), { timeout: 5_000, stdio: 'ignore' });
+      } catch {
+        // The target may have exited already; nothing else can be done on the way out.
+      }
+    }
+    this.raised = false;
+  }
+
+  private async restore(): Promise<void> {
+    if (!this.raised) return;
+    await Promise.allSettled(this.targets.map((t) => setPolicy(t.pid, this.policyOf(t))));
+    this.raised = false;
+  }
+
+  private policyOf(target: IsolationTarget): SchedulingPolicy {
+    return this.original.get(target.pid) as SchedulingPolicy;
+  }
+
+  private serially(operation: () => Promise<void>): Promise<void> {
+    const done = this.queue.then(operation);
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
 }
 
 /**
@@ -114,45 +191,14 @@ export async function prepareIsolation(targets: readonly IsolationTarget[], requ
       return unavailable(`cannot read the scheduling policy of ${target.name} (${(error as Error).message})`, targets);
     }
   }
-  if ([...original.values()].some((p) => p.policy !== SCHED_OTHER && CHRT_FLAG[p.policy] === undefined)) {
+  if ([...original.values()].some((p) => CHRT_FLAG[p.policy] === undefined)) {
     return unavailable('a target runs under a policy that could not be restored', targets);
   }
-  let entered = false;
-  const restore = async () => {
-    entered = false;
-    await Promise.all(targets.map((t) => setPolicy(t.pid, original.get(t.pid) as SchedulingPolicy).catch(() => undefined)));
-  };
-  const isolation: SchedulingIsolation = {
-    available: true,
-    targets,
-    get entered() {
-      return entered;
-    },
-    enter: async () => {
-      if (entered) return;
-      entered = true;
-      await Promise.all(targets.map((t) => setPolicy(t.pid, ISOLATED)));
-    },
-    leave: async () => {
-      if (entered) await restore();
-    },
-    leaveSync: () => {
-      if (!entered) return;
-      entered = false;
-      for (const t of targets) {
-        try {
-          execFileSync('chrt', chrtArgs(t.pid, original.get(t.pid) as SchedulingPolicy), { timeout: 5_000, stdio: 'ignore' });
-        } catch {
-          // The target may have exited already; nothing else can be done on the way out.
-        }
-      }
-    },
-  };
+  const isolation = new FifoIsolation(targets, original);
   try {
     await isolation.enter();
-    await restore();
+    await isolation.leave();
   } catch (error) {
-    await restore();
     return unavailable(chrtFailure(error), targets);
   }
   return isolation;
