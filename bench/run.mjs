@@ -78,8 +78,8 @@ if (!benchStamp || Object.keys(benchNow).some((key) => benchStamp[key] !== bench
 }
 
 // `--coordination-cost` runs the in-process measurement of the library's CPU per exchange instead of the benchmark.
-const entry = process.argv.includes('--coordination-cost') ? 'coordination-cost.js' : 'run.js';
-const child = spawn(process.execPath, [join(root, 'dist', 'bench', entry), ...process.argv.slice(2)], {
+const costOnly = process.argv.includes('--coordination-cost');
+const child = spawn(process.execPath, [...(costOnly ? ['--expose-gc'] : []), join(root, 'dist', 'bench', costOnly ? 'coordination-cost.js' : 'run.js'), ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
 });

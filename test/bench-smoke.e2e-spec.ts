@@ -208,7 +208,7 @@ describe('npm run bench -- --tiny', () => {
   it('measures the coordination\'s CPU per exchange against its floor (--coordination-cost --tiny)', async () => {
     const run = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const output: string[] = [];
-      const child = spawn(process.execPath, [join(OUT, 'bench', 'src', 'coordination-cost.js'), '--coordination-cost', '--tiny'], {
+      const child = spawn(process.execPath, ['--expose-gc', join(OUT, 'bench', 'src', 'coordination-cost.js'), '--coordination-cost', '--tiny'], {
         cwd: ROOT,
         env: { ...process.env, NO_COLOR: '1' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -14,16 +14,25 @@
  *   at once and counts one-line replies;
  * - the library: `redisFastPath`, without a CacheModule (both given the Redis URL), and in process (no Redis).
  *
- * Figures are CPU µs per exchange: the median over rounds, with the range. `--quick` runs 3 rounds instead of 7.
+ * Figures are CPU µs per exchange: the median over rounds, with the range. Each round runs the variants in a new
+ * order, and before each one the previous one's leftovers (expiring outcomes, garbage) are let go. `--quick` runs 3
+ * rounds instead of 7.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { CodeExchangeService } from 'nestjs-wechat-auth';
+import { redisAddress } from './orchestrator/environment.js';
 
 interface Variant {
   id: string;
   label: string;
+  /** Throws when the variant no longer measures what it claims (the library fell back to in-process coordination). */
+  check?(): void;
   /** Runs one login's coordinated exchange (or the floor's equivalent). */
   exchange(code: string, binding: string): Promise<unknown>;
   close(): Promise<void>;
@@ -89,13 +98,16 @@ async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
   const local = service('local', {});
   await Promise.all([fast.onModuleInit(), portable.onModuleInit(), local.onModuleInit()]);
   for (const s of [fast, portable]) {
-    if (s.health() !== 'up') throw new Error(`The library could not reach Redis at ${redisUrl}: start one or set REDIS_URL.`);
+    if (s.health() !== 'up') throw new Error(`The library could not reach Redis at ${redisAddress(redisUrl)}: start one or set REDIS_URL.`);
   }
   const bare = await BareRedis.open(redisUrl);
   // An outcome as the library stores it is ~0.6 KB of base64url: the floor stores as much.
   const envelope = `v2.${randomBytes(450).toString('base64url')}`;
   const viaLibrary = (s: CodeExchangeService) => (code: string, binding: string) =>
     s.exchange({ appId: 'wxbenchcoordination', code, binding, exchange: upstream });
+  const stillOnRedis = (s: CodeExchangeService, label: string) => () => {
+    if (s.health() !== 'up') throw new Error(`${label} lost Redis during the measurement and coordinated in process: its figure would be wrong.`);
+  };
   return [
     { id: 'upstream', label: 'upstream only (no coordination)', exchange: () => upstream(), close: async () => undefined },
     {
@@ -109,8 +121,20 @@ async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
       },
       close: async () => bare.close(),
     },
-    { id: 'fast', label: 'nestjs-wechat-auth (fast path)', exchange: viaLibrary(fast), close: () => fast.onModuleDestroy() },
-    { id: 'portable', label: 'nestjs-wechat-auth (no CacheModule)', exchange: viaLibrary(portable), close: () => portable.onModuleDestroy() },
+    {
+      id: 'fast',
+      label: 'nestjs-wechat-auth (fast path)',
+      exchange: viaLibrary(fast),
+      check: stillOnRedis(fast, 'The fast path'),
+      close: () => fast.onModuleDestroy(),
+    },
+    {
+      id: 'portable',
+      label: 'nestjs-wechat-auth (no CacheModule)',
+      exchange: viaLibrary(portable),
+      check: stillOnRedis(portable, 'The variant without a CacheModule'),
+      close: () => portable.onModuleDestroy(),
+    },
     { id: 'local', label: 'nestjs-wechat-auth (in process, no Redis)', exchange: viaLibrary(local), close: () => local.onModuleDestroy() },
   ];
 }
@@ -132,6 +156,16 @@ async function measure(variant: Variant, count: number, concurrency: number, tag
   return (used.user + used.system) / count;
 }
 
+/**
+ * Lets the previous variant's leftovers go before the next is measured, so that they are not billed to it: its stored
+ * outcomes expire (1 s) and are swept from its in-process table (every 0.5 s), the floor's last replies arrive, and
+ * the garbage of it all is collected (with --expose-gc, which `npm run bench` passes).
+ */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1_700));
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -140,8 +174,13 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--coordination-cost');
+  const outAt = args.indexOf('--out');
+  const outDir = outAt === -1 ? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results') : args[outAt + 1];
+  if (outAt !== -1) args.splice(outAt, 2);
   const unknown = args.filter((a) => a !== '--quick' && a !== '--tiny');
-  if (unknown.length > 0) throw new TypeError(`unknown option ${unknown[0]} (--coordination-cost takes --quick or --tiny)`);
+  if (unknown.length > 0 || outDir === undefined || outDir.startsWith('--')) {
+    throw new TypeError(`unknown option ${unknown[0] ?? '--out without a directory'} (--coordination-cost takes --quick or --tiny, and --out DIR)`);
+  }
   const size = args.includes('--tiny') ? 'tiny' : args.includes('--quick') ? 'quick' : 'full';
   // tiny: the smoke test's (it checks that the measurement runs, not its figures).
   const rounds = { tiny: 1, quick: 3, full: 7 }[size];
@@ -154,16 +193,28 @@ async function main(): Promise<void> {
   const started = performance.now();
   process.stdout.write(
     `CPU per exchange, one process, ${concurrency} concurrent exchanges, upstream a ${UPSTREAM_MS} ms timer, ` +
-      `${rounds} interleaved rounds of ${perRound}; Redis ${redisUrl}\n`,
+      `${rounds} interleaved rounds of ${perRound}; Redis at ${redisAddress(redisUrl)}\n`,
   );
   try {
-    for (const variant of all) await measure(variant, warmup, concurrency, `w${variant.id}`); // JIT, connections, scripts
+    for (const variant of all) {
+      await measure(variant, warmup, concurrency, `w${variant.id}`); // JIT, connections, scripts
+      variant.check?.();
+    }
     const samples = new Map<string, number[]>(all.map((v) => [v.id, []]));
+    let seed = 0x2545f491;
+    const random = () => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
     for (let round = 0; round < rounds; round++) {
-      const order = all.map((_, i) => all[(i + round) % all.length] as Variant);
-      for (const variant of order) samples.get(variant.id)?.push(await measure(variant, perRound, concurrency, `r${round}${variant.id}`));
-      // Let the previous variant's stored outcomes expire out of its table before the next round.
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      // A new order each round, so that no variant always follows the same one.
+      const order = [...all];
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [order[i], order[j]] = [order[j] as Variant, order[i] as Variant];
+      }
+      for (const variant of order) {
+        await settle();
+        samples.get(variant.id)?.push(await measure(variant, perRound, concurrency, `r${round}${variant.id}`));
+        variant.check?.();
+      }
     }
     const base = median(samples.get('upstream') ?? []);
     const floor = median(samples.get('floor') ?? []) - base;
@@ -181,7 +232,30 @@ async function main(): Promise<void> {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
     process.stdout.write(`${[line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`);
-    process.stdout.write(`(${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(`(${seconds.toFixed(0)} s)\n`);
+    // The tiny run is the smoke test's: it never replaces a real measurement.
+    if (size !== 'tiny') {
+      const file = join(outDir, 'coordination-cost.md');
+      const markdown = [
+        '# Coordination cost: CPU per exchange',
+        '',
+        `Generated ${new Date().toISOString()} by \`npm run bench -- --coordination-cost${size === 'quick' ? ' --quick' : ''}\` in ` +
+          `${seconds.toFixed(0)} s (Node ${process.versions.node}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}).`,
+        '',
+        `One process, ${concurrency} concurrent exchanges, the upstream call a ${UPSTREAM_MS} ms timer, ${rounds} rounds of ` +
+          `${perRound} exchanges per variant in a new order each round; Redis at ${redisAddress(redisUrl)}. CPU time of the ` +
+          'process (`process.cpuUsage()`), median over the rounds (range in brackets). See bench/src/coordination-cost.ts.',
+        '',
+        `| ${head.join(' | ')} |`,
+        `| ${head.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${r.join(' | ')} |`),
+        '',
+      ].join('\n');
+      await mkdir(outDir, { recursive: true });
+      await writeFile(file, markdown);
+      process.stdout.write(`wrote ${file}\n`);
+    }
   } finally {
     for (const variant of all) await variant.close().catch(() => undefined);
   }

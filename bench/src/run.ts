@@ -21,6 +21,7 @@ import {
 import { parseArgs, USAGE, type BenchConfig } from './orchestrator/config.js';
 import {
   bareExchange,
+  redisAddress,
   busyShare,
   connectRedis,
   holdLowCpuWakeLatency,
@@ -480,7 +481,8 @@ async function main(): Promise<number> {
     await mkdir(config.outDir, { recursive: true });
     const json = {
       schema: 'nestjs-wechat-auth-bench/1',
-      run: { ...description, runId, config },
+      // Host and port only: a REDIS_URL may carry a password.
+      run: { ...description, runId, config: { ...config, redisUrl: redisAddress(config.redisUrl) } },
       strategies: figures,
       heavyLoad: heavyFigures,
       notIsolated: sharedFigures,

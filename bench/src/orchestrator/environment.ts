@@ -8,6 +8,15 @@ import { getJson, postJson, send } from './http-client.js';
 /** The benchmark's Redis connection (counting and cleaning the run's keys). */
 export type BenchRedis = ReturnType<typeof createClient>;
 
+/** Where a Redis URL points, for messages: host and port only (a URL may carry a password). */
+export function redisAddress(url: string): string {
+  try {
+    return new URL(url).host || url.replace(/\/\/.*@/, '//');
+  } catch {
+    return 'an unparsable REDIS_URL';
+  }
+}
+
 export async function connectRedis(url: string): Promise<BenchRedis> {
   const client = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
   client.on('error', () => undefined);
@@ -17,7 +26,7 @@ export async function connectRedis(url: string): Promise<BenchRedis> {
   } catch (error) {
     await client.destroy();
     throw new Error(
-      `Redis is not reachable at ${url} (${(error as Error).message}). The benchmark needs a real Redis: start one or set REDIS_URL.`,
+      `Redis is not reachable at ${redisAddress(url)} (${(error as Error).message}). The benchmark needs a real Redis: start one or set REDIS_URL.`,
     );
   }
   return client;
