@@ -308,12 +308,12 @@ async function main(): Promise<number> {
     const plans = planBrowsers(config, new Rng(config.seed));
     const runs: StrategyRun[] = [];
     const rawCounters = new Map<StrategyId, unknown>();
-    for (const strategy of config.strategies) runs.push(await duplicatePhase(strategy, plans, 'duplicate', true));
-
-    // The library's rows again without isolation: what the co-located stand-ins cost the tails on this machine.
+    // The library's rows also run again without isolation, each right after its isolated phase (the same browsers, the
+    // machine in the same state): what the co-located stand-ins cost the tails on this machine.
     const sharedRuns: StrategyRun[] = [];
-    if (isolation.available) {
-      for (const strategy of config.notIsolatedStrategies) {
+    for (const strategy of config.strategies) {
+      runs.push(await duplicatePhase(strategy, plans, 'duplicate', true));
+      if (isolation.available && config.notIsolatedStrategies.includes(strategy)) {
         sharedRuns.push(await duplicatePhase(strategy, plans, 'duplicate, not isolated', false));
       }
     }

@@ -322,7 +322,7 @@ export function renderMarkdown(
     out.push(
       '### Without isolation (not the targets)',
       '',
-      `The library's duplicate phase again, the same browsers at ${run.arrivalsPerSecond}/s, with the instances and Redis at normal ` +
+      `The library's duplicate phase again, right after each isolated one, the same browsers at ${run.arrivalsPerSecond}/s, with the instances and Redis at normal ` +
         'scheduling, sharing the two cores with the load generator and WeChat\'s stand-in. The difference from the rows above is ' +
         'the time a woken instance or Redis waited for a core (compare the in-instance Redis round trip).',
       '',
