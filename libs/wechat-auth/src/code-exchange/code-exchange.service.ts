@@ -45,6 +45,8 @@ interface FlightResult {
 }
 
 const ABANDONED = Symbol('abandoned');
+/** How a winner's exchange ended: its value, an answer from WeChat worth sharing, or given up at the lock's expiry. */
+type WinnerSettlement = { value: unknown } | { error: WechatApiError | WechatTransportError } | typeof ABANDONED;
 /** How many times a waiter extends its deadline because another instance took over a dead holder's lock. */
 const MAX_DEADLINE_EXTENSIONS = 3;
 /** Upper bounds on request fields: far above WeChat's (a code is 32 characters), far below anything abusive. */
@@ -337,35 +339,41 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     const lockTtlMs = this.settings.lockTtlMs;
     const acquiredAt = performance.now();
     const controller = new AbortController();
-    const abortTimer = setTimeout(
-      () => controller.abort(new Error('The code exchange ran out of its lock time')),
-      lockTtlMs - this.abortMarginMs,
-    );
-    abortTimer.unref();
+    // One timer per exchange: it aborts the callback's signal when the lock is about to expire and, only if that
+    // fires, arms the give-up for the lock's expiry (a callback that ignores its signal must not hold the flight).
+    let timer: NodeJS.Timeout | undefined;
     let giveUp: () => void = () => undefined;
-    const abandoned = new Promise<typeof ABANDONED>((resolve) => {
-      giveUp = () => resolve(ABANDONED);
-    });
-    const abandonTimer = setTimeout(giveUp, lockTtlMs);
-    abandonTimer.unref();
-    this.cancellers.add(giveUp);
-
-    let settled: { value: unknown } | { error: WechatApiError | WechatTransportError } | typeof ABANDONED;
+    let settled: WinnerSettlement;
     try {
-      const exchanged = new Promise<unknown>((resolve) => resolve(request.exchange(controller.signal)));
-      settled = await Promise.race([exchanged.then((value) => ({ value })), abandoned]);
+      settled = await new Promise<WinnerSettlement>((resolve, reject) => {
+        giveUp = () => resolve(ABANDONED);
+        this.cancellers.add(giveUp);
+        timer = setTimeout(() => {
+          controller.abort(new Error('The code exchange ran out of its lock time'));
+          timer = setTimeout(giveUp, this.abortMarginMs);
+          timer.unref();
+        }, lockTtlMs - this.abortMarginMs);
+        timer.unref();
+        let exchanged: Promise<unknown>;
+        try {
+          exchanged = Promise.resolve(request.exchange(controller.signal));
+        } catch (error) {
+          exchanged = Promise.reject(error);
+        }
+        exchanged.then(
+          (value) => resolve({ value }),
+          (error: unknown) => (isShareable(error) ? resolve({ error }) : reject(error)),
+        );
+      });
     } catch (error) {
-      if (!isShareable(error)) {
-        // A bug, not an answer from WeChat: nothing to share. Let a waiter take over right away.
-        await this.abandon(coordinator, key, token);
-        throw error;
-      }
-      settled = { error };
-    } finally {
-      clearTimeout(abortTimer);
-      clearTimeout(abandonTimer);
+      clearTimeout(timer);
       this.cancellers.delete(giveUp);
+      // A bug, not an answer from WeChat: nothing to share. Let a waiter take over right away.
+      await this.abandon(coordinator, key, token);
+      throw error;
     }
+    clearTimeout(timer);
+    this.cancellers.delete(giveUp);
     const exchangeMs = elapsed(acquiredAt);
 
     if (settled === ABANDONED) {
