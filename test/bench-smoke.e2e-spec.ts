@@ -227,6 +227,7 @@ describe('npm run bench -- --tiny', () => {
       'floor: two round trips',
       'nestjs-wechat-auth (fast path)',
       'nestjs-wechat-auth (no CacheModule)',
+      'nestjs-wechat-auth (CacheModule with @keyv/redis)',
       'nestjs-wechat-auth (in process, no Redis)',
     ];
     for (const label of labels) {
