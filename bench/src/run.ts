@@ -52,6 +52,7 @@ import { installExitHooks, startChild, stopAllChildren, type Child } from './orc
 import { localRedisProcess, prepareIsolation, type IsolationTarget, type SchedulingIsolation } from './orchestrator/scheduling.js';
 import { renderMarkdown, renderTerminal, type RunDescription } from './orchestrator/report.js';
 import { Rng } from './orchestrator/rng.js';
+import { signalPerf } from './orchestrator/perf-control.js';
 import { distribution, ms } from './orchestrator/stats.js';
 import { renderLatencySvg } from './orchestrator/svg.js';
 
@@ -349,7 +350,9 @@ async function main(): Promise<number> {
         for (const strategy of order) {
           const cpuBefore = { machine: machineCpu(), app: await appCpuMs(origins), redis: await redisCpuSeconds(redis) };
           if (config.cpuProfileDir) await Promise.all(origins.map((o) => getJson(`${o}/bench/cpu-profile/start`)));
+          if (config.perfControlDir) signalPerf(config.perfControlDir, strategy, 'enable');
           const slice = await runThroughputSlice(target, strategy, config.throughputConcurrency, sliceSeconds, users, expectedOpenid, rng);
+          if (config.perfControlDir) signalPerf(config.perfControlDir, strategy, 'disable');
           if (config.cpuProfileDir) {
             await Promise.all(origins.map((o) => getJson(`${o}/bench/cpu-profile/stop?name=${strategy}-round${round + 1}`)));
           }

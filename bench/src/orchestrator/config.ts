@@ -67,6 +67,8 @@ export interface BenchConfig {
   cpuProfileDir?: string;
   /** With cpuProfileDir: write sampled heap-allocation profiles instead of CPU profiles (diagnostics). */
   heapProfile?: boolean;
+  /** Where `perf record` control FIFOs (`<strategy>.ctl`) wait for each strategy's throughput slices (diagnostics). */
+  perfControlDir?: string;
 }
 
 export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
@@ -85,6 +87,8 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --profile            time the library's internal steps per hit (diagnostics; implies --raw, adds overhead)
   --cpu-prof DIR       write a V8 CPU profile of each app instance to DIR (diagnostics)
   --heap-prof DIR      write a V8 sampling heap profile (what each function allocates) of each instance to DIR
+  --perf-control DIR   around each measured throughput slice, write enable/disable to DIR/<strategy>.ctl, a FIFO
+                       of a waiting \`perf record --control fifo:... -D -1\` (a CPU-time profile; see bench/README)
   --no-latency-hold    let idle CPUs sleep deeply (by default the run holds /dev/cpu_dma_latency at 0 when it may)
   --no-isolation       leave the instances and Redis at normal scheduling in every phase (by default their main
                        threads run at SCHED_FIFO 1 during the latency phases, when the machine allows it)
@@ -105,7 +109,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       flags.set(name, true);
       continue;
     }
-    if (!['instances', 'strategies', 'browsers', 'rate', 'heavy-rate', 'seed', 'out', 'cpu-prof', 'heap-prof'].includes(name)) {
+    if (!['instances', 'strategies', 'browsers', 'rate', 'heavy-rate', 'seed', 'out', 'cpu-prof', 'heap-prof', 'perf-control'].includes(name)) {
       throw new TypeError(`unknown option --${name}\n\n${USAGE}`);
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
@@ -153,6 +157,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     isolate: !flags.has('no-isolation'),
     ...(typeof flags.get('cpu-prof') === 'string' ? { cpuProfileDir: flags.get('cpu-prof') as string } : {}),
     ...(typeof flags.get('heap-prof') === 'string' ? { cpuProfileDir: flags.get('heap-prof') as string, heapProfile: true } : {}),
+    ...(typeof flags.get('perf-control') === 'string' ? { perfControlDir: flags.get('perf-control') as string } : {}),
   };
   const diagnosticsFor = (on: boolean): StrategyId[] => (on && strategies.includes('library') ? ['library-uncoordinated'] : []);
   // Heavy load: the library's rows, and the lean naive as the reference for what the contention alone costs.
