@@ -198,7 +198,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--coordination-cost');
-  const valueOf = (name: string): string | undefined => {
+  const takeValue = (name: string): string | undefined => {
     const at = args.indexOf(name);
     if (at === -1) return undefined;
     const value = args[at + 1];
@@ -207,12 +207,12 @@ async function main(): Promise<void> {
     return value;
   };
   const intOf = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = valueOf(name);
+    const raw = takeValue(name);
     if (raw === undefined) return fallback;
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new TypeError(`${name} must be an integer in ${min}..${max}`);
     return Number(raw);
   };
-  const outDir = valueOf('--out') ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
+  const outDir = takeValue('--out') ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
   upstreamMs = intOf('--upstream-ms', 2, 1, 1_000);
   const concurrency = intOf('--concurrency', 64, 1, 4_096);
   const unknown = args.filter((a) => a !== '--quick' && a !== '--tiny');

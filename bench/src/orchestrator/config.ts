@@ -93,7 +93,8 @@ export const USAGE = `Usage: npm run bench -- [--quick | --tiny] [options]
   --no-isolation       leave the instances and Redis at normal scheduling in every phase (by default their main
                        threads run at SCHED_FIFO 1 during the latency phases, when the machine allows it)
   --coordination-cost  instead of the benchmark: the library's CPU per exchange in one process, against the floor
-                       of two bare Redis round trips, in interleaved rounds (with --quick: 3 rounds, not 7)
+                       of two bare Redis round trips, in interleaved rounds (with --quick: 3 rounds, not 7;
+                       --upstream-ms N and --concurrency N change the stand-in exchange's time and concurrency)
   --help
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379).`;
