@@ -53,11 +53,11 @@ describe('CommandTimeouts (one timer for every command of a connection)', () => 
     );
     // Half are answered at once, a quarter just before their deadline.
     commands.forEach((command, i) => {
-      if (i % 2 === 0) command.settled = true;
+      if (i % 2 === 0) timeouts.settle(command);
     });
     await new Promise((resolve) => setTimeout(resolve, 40));
     commands.forEach((command, i) => {
-      if (i % 4 === 1) command.settled = true;
+      if (i % 4 === 1) timeouts.settle(command);
     });
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(timedOut).toHaveLength(10);
@@ -77,7 +77,7 @@ describe('CommandTimeouts (one timer for every command of a connection)', () => 
     block(300);
     // The reply is handled 20 ms after the stall: in time only because the stall earned the command another 80 ms.
     setTimeout(() => {
-      answered.settled = true;
+      timeouts.settle(answered);
     }, 20);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(answeredLate).toBe(0);

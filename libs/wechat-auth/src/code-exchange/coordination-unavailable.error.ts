@@ -75,29 +75,50 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, operation: strin
   );
 }
 
-/** A command waiting for its reply under {@link CommandTimeouts}. */
-export interface TrackedCommand {
-  /** Set once the command has an outcome (reply, error or timeout): later outcomes are ignored. */
+/**
+ * A command waiting for its outcome under {@link CommandTimeouts}. The timeouts set `due` and `extended`; whoever
+ * learns the outcome first calls {@link CommandTimeouts.settle}, and only then acts on it.
+ */
+export interface TimedCommand {
+  readonly operation: string;
+  /** Whether the command has an outcome (reply, error or timeout). */
   settled: boolean;
-}
-
-interface Deadline extends TrackedCommand {
   due: number;
   extended: boolean;
-  readonly operation: string;
-  readonly onTimeout: (error: CoordinationUnavailableError) => void;
+  /** Called once when no outcome came in time (the command is then settled). */
+  timedOut(error: CoordinationUnavailableError): void;
+}
+
+/** A {@link TimedCommand} whose timeout calls a function. */
+class CallbackCommand implements TimedCommand {
+  settled = false;
+  due = 0;
+  extended = false;
+
+  constructor(
+    readonly operation: string,
+    private onTimeout: ((error: CoordinationUnavailableError) => void) | undefined,
+  ) {}
+
+  timedOut(error: CoordinationUnavailableError): void {
+    const onTimeout = this.onTimeout;
+    this.onTimeout = undefined;
+    onTimeout?.(error);
+  }
 }
 
 /**
  * The per-command timeout of a connection, with the semantics of {@link withTimeout} (a stall of this process is
  * forgiven once; the rejection waits for the next I/O poll), but one timer for all commands instead of a timer, two
  * promises and a race per command. Every command gets the same timeout, so deadlines come in send order: the timer
- * is armed for the earliest pending deadline, and when it fires it drops the commands answered meanwhile, expires
- * the overdue ones and re-arms for the next. Work per command is constant; the queue holds at most the commands sent
- * within one timeout.
+ * is armed for the earliest pending deadline, and when it fires it expires the overdue commands and re-arms for the
+ * next. Answered commands leave the front of the queue as they settle (one connection answers in send order), so a
+ * command's bookkeeping dies young instead of living for a whole timeout. Work per command is constant; the queue
+ * holds at most the commands sent within one timeout.
  */
 export class CommandTimeouts {
-  private queue: Deadline[] = [];
+  private queue: Array<TimedCommand | undefined> = [];
+  private head = 0;
   private timer?: NodeJS.Timeout;
   private timerDue = 0;
 
@@ -105,18 +126,47 @@ export class CommandTimeouts {
 
   /** Commands tracked and not yet dropped from the queue (for tests). */
   get size(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /**
-   * Starts the clock of one command. The caller sets `settled` when the reply (or an error) arrives; otherwise
-   * `onTimeout` is called once, after the timeout.
+   * Starts the clock of one command. Call {@link settle} when its reply (or an error) arrives; otherwise `onTimeout`
+   * is called once, after the timeout.
    */
-  track(operation: string, onTimeout: (error: CoordinationUnavailableError) => void): TrackedCommand {
-    const deadline: Deadline = { settled: false, due: performance.now() + this.ms, extended: false, operation, onTimeout };
-    this.queue.push(deadline);
-    if (this.timer === undefined) this.arm(deadline.due);
-    return deadline;
+  track(operation: string, onTimeout: (error: CoordinationUnavailableError) => void): TimedCommand {
+    const command = new CallbackCommand(operation, onTimeout);
+    this.add(command);
+    return command;
+  }
+
+  /** Starts the clock of a command that is its own timeout handler. */
+  add(command: TimedCommand): void {
+    command.due = performance.now() + this.ms;
+    this.queue.push(command);
+    if (this.timer === undefined) this.arm(command.due);
+  }
+
+  /**
+   * Records the outcome of a command. Returns false when it already had one (it timed out): the caller then ignores
+   * this late outcome.
+   */
+  settle(command: TimedCommand): boolean {
+    if (command.settled) return false;
+    command.settled = true;
+    const queue = this.queue;
+    while (this.head < queue.length && (queue[this.head] as TimedCommand).settled) queue[this.head++] = undefined;
+    if (this.head === queue.length) {
+      queue.length = 0;
+      this.head = 0;
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+    } else if (this.head > 1_024 && this.head * 2 > queue.length) {
+      queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return true;
   }
 
   private arm(due: number): void {
@@ -130,32 +180,34 @@ export class CommandTimeouts {
     const now = performance.now();
     // Fired much later than due: this process was blocked (GC, CPU starvation, synchronous work) across deadlines.
     const stalled = now - this.timerDue > STALL_TOLERANCE_MS;
-    const live: Deadline[] = [];
-    const overdue: Deadline[] = [];
+    const live: TimedCommand[] = [];
+    const overdue: TimedCommand[] = [];
     let next = Number.POSITIVE_INFINITY;
-    for (const deadline of this.queue) {
-      if (deadline.settled) continue;
-      if (deadline.due <= now) {
-        if (stalled && !deadline.extended) {
-          deadline.extended = true;
-          deadline.due = now + this.ms;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const command = this.queue[i] as TimedCommand;
+      if (command.settled) continue;
+      if (command.due <= now) {
+        if (stalled && !command.extended) {
+          command.extended = true;
+          command.due = now + this.ms;
         } else {
-          overdue.push(deadline);
+          overdue.push(command);
           continue;
         }
       }
-      live.push(deadline);
-      if (deadline.due < next) next = deadline.due;
+      live.push(command);
+      if (command.due < next) next = command.due;
     }
     this.queue = live;
+    this.head = 0;
     if (live.length > 0) this.arm(next);
     if (overdue.length === 0) return;
     // After a block, timers run before pending I/O: a reply that arrived meanwhile must not lose to its timeout.
     setImmediate(() => {
-      for (const deadline of overdue) {
-        if (deadline.settled) continue;
-        deadline.settled = true;
-        deadline.onTimeout(new CoordinationUnavailableError(deadline.operation, new Error(`timed out after ${this.ms} ms`)));
+      for (const command of overdue) {
+        if (command.settled) continue;
+        command.settled = true;
+        command.timedOut(new CoordinationUnavailableError(command.operation, new Error(`timed out after ${this.ms} ms`)));
       }
     });
   };

@@ -88,7 +88,13 @@ describe('RespReader', () => {
 
 describe('encodeCommand', () => {
   it('writes bulk lengths in bytes, not characters', () => {
-    expect(encodeCommand(['SET', 'k', '微信'])).toBe('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\n微信\r\n');
+    expect(encodeCommand(['SET', 'k', '微信']).toString('utf8')).toBe('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$6\r\n微信\r\n');
+  });
+
+  it('writes every length in decimal, across digit counts', () => {
+    const args = ['', 'x', 'y'.repeat(9), 'z'.repeat(10), 'w'.repeat(99), 'v'.repeat(100), 'u'.repeat(12_345)];
+    const expected = `*${args.length}\r\n` + args.map((arg) => `$${arg.length}\r\n${arg}\r\n`).join('');
+    expect(encodeCommand(args).toString('utf8')).toBe(expected);
   });
 });
 

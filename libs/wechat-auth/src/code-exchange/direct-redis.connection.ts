@@ -102,10 +102,48 @@ export class RespReader {
   }
 }
 
-/** One command as RESP2 (an array of bulk strings). */
-export function encodeCommand(args: ReadonlyArray<string>): string {
-  let out = `*${args.length}\r\n`;
-  for (const arg of args) out += `$${Buffer.byteLength(arg, 'utf8')}\r\n${arg}\r\n`;
+/** How many decimal digits a non-negative integer has. */
+function digitCount(n: number): number {
+  let digits = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    digits++;
+  }
+  return digits;
+}
+
+/** Writes `<type><n>\r\n` at `at`; returns where it ends. */
+function writeHeader(out: Buffer, at: number, type: number, n: number): number {
+  out[at] = type;
+  const end = at + 1 + digitCount(n);
+  for (let i = end - 1; i > at; i--) {
+    out[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  out[end] = CR;
+  out[end + 1] = LF;
+  return end + 2;
+}
+
+/**
+ * One command as RESP2 (an array of bulk strings), written straight into one buffer: building it as a string would
+ * allocate a rope of intermediate strings, flattened and then encoded again when written (a command carrying an
+ * outcome is most of a kilobyte, sent on every login).
+ */
+export function encodeCommand(args: ReadonlyArray<string>): Buffer {
+  let size = 3 + digitCount(args.length);
+  for (const arg of args) {
+    const length = Buffer.byteLength(arg, 'utf8');
+    size += 5 + digitCount(length) + length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = writeHeader(out, 0, 0x2a, args.length); // '*'
+  for (const arg of args) {
+    at = writeHeader(out, at, 0x24, Buffer.byteLength(arg, 'utf8')); // '$'
+    at += out.write(arg, at, 'utf8');
+    out[at++] = CR;
+    out[at++] = LF;
+  }
   return out;
 }
 
@@ -126,7 +164,8 @@ export interface DirectRedisConnectionOptions {
   replyTimeoutMs: number;
 }
 
-interface PendingCommand {
+/** Where the reply of one command goes: exactly one of its methods is called, once. */
+export interface ReplySink {
   resolve(reply: RespReply): void;
   reject(error: Error): void;
 }
@@ -151,17 +190,18 @@ interface PendingCommand {
 export class DirectRedisConnection {
   private socket?: Socket;
   private readonly reader: RespReader;
-  private readonly pending: PendingCommand[] = [];
+  private readonly pending: ReplySink[] = [];
   private pendingHead = 0;
   private ready = false;
   /** Commands encoded but not written yet, and when they will be. */
-  private outgoing = '';
+  private outgoing: Buffer[] = [];
   private flush: 'none' | 'microtask' | 'end-of-turn' = 'none';
   private readonly writeOutgoing = (): void => {
     this.flush = 'none';
     const out = this.outgoing;
-    this.outgoing = '';
-    if (out !== '') this.socket?.write(out);
+    if (out.length === 0) return;
+    this.outgoing = [];
+    this.socket?.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
   };
   private closed = false;
   private retries = 0;
@@ -209,20 +249,29 @@ export class DirectRedisConnection {
    * saves this process and Redis a system call and a wake-up per command.
    */
   send(args: ReadonlyArray<string>): Promise<RespReply> {
-    if (!this.ready || this.closed || !this.socket) return Promise.reject(new Error('Redis connection not ready'));
+    return new Promise<RespReply>((resolve, reject) => this.sendTo(args, { resolve, reject }));
+  }
+
+  /**
+   * {@link send} without a promise of its own: the reply (or the error) goes to `sink`, possibly synchronously when
+   * the connection is not ready. For a caller that already has one promise per command.
+   */
+  sendTo(args: ReadonlyArray<string>, sink: ReplySink): void {
+    if (!this.ready || this.closed || !this.socket) {
+      sink.reject(new Error('Redis connection not ready'));
+      return;
+    }
     const outstanding = this.pending.length - this.pendingHead;
-    return new Promise<RespReply>((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.outgoing += encodeCommand(args);
-      if (this.flush !== 'none') return;
-      if (outstanding === 0) {
-        this.flush = 'microtask';
-        queueMicrotask(this.writeOutgoing);
-      } else {
-        this.flush = 'end-of-turn';
-        setImmediate(this.writeOutgoing);
-      }
-    });
+    this.pending.push(sink);
+    this.outgoing.push(encodeCommand(args));
+    if (this.flush !== 'none') return;
+    if (outstanding === 0) {
+      this.flush = 'microtask';
+      queueMicrotask(this.writeOutgoing);
+    } else {
+      this.flush = 'end-of-turn';
+      setImmediate(this.writeOutgoing);
+    }
   }
 
   /**
@@ -252,7 +301,7 @@ export class DirectRedisConnection {
     this.stopWatchdog();
     this.socket?.destroy();
     this.socket = undefined;
-    this.outgoing = '';
+    this.outgoing = [];
     this.failPending(new Error('Redis connection closed'));
     for (const waiter of this.readyWaiters) waiter(false);
     this.readyWaiters.clear();
@@ -279,7 +328,7 @@ export class DirectRedisConnection {
       this.ready = false;
       this.reader.reset();
       // Commands not written yet belong to the lost connection: their callers are rejected just below.
-      this.outgoing = '';
+      this.outgoing = [];
       this.failPending(error);
       if (this.closed) return;
       this.options.onError(wasReady ? new Error(`connection lost: ${error.message}`) : error);
@@ -361,7 +410,7 @@ export class DirectRedisConnection {
     const command = this.pending[this.pendingHead];
     if (!command) return; // nothing asked: cannot happen on a healthy connection
     this.repliesReceived++;
-    this.pending[this.pendingHead++] = undefined as unknown as PendingCommand;
+    this.pending[this.pendingHead++] = undefined as unknown as ReplySink;
     if (this.pendingHead > 1_024 && this.pendingHead * 2 > this.pending.length) {
       this.pending.splice(0, this.pendingHead);
       this.pendingHead = 0;

@@ -2,8 +2,13 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { LoggerService } from '@nestjs/common';
 import type { CodeExchangeRedisClient } from './code-exchange.options.js';
-import { CommandTimeouts, CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
-import { DirectRedisConnection } from './direct-redis.connection.js';
+import {
+  CommandTimeouts,
+  CoordinationUnavailableError,
+  withTimeout,
+  type TimedCommand,
+} from './coordination-unavailable.error.js';
+import { DirectRedisConnection, type ReplySink, type RespReply } from './direct-redis.connection.js';
 
 /** The node-redis v5 client surface used beyond {@link CodeExchangeRedisClient}. */
 interface RedisClientInternal extends CodeExchangeRedisClient {
@@ -162,6 +167,14 @@ export class RedisCoordinationConnection {
     if ((!direct && !client) || this.closed) {
       return Promise.reject(new CoordinationUnavailableError(operation, new Error('not connected')));
     }
+    if (direct) {
+      // One promise and one object per command: the login path sends a few of these on every callback.
+      return new Promise<T>((resolve, reject) => {
+        const reply = new TimedReply(this.timeouts, operation, resolve as (value: unknown) => void, reject);
+        this.timeouts.add(reply);
+        direct.sendTo(args, reply);
+      });
+    }
     let options = this.commandOptions;
     let batch: AbortController | undefined;
     if (this.dropsUnwritten) {
@@ -185,19 +198,16 @@ export class RedisCoordinationConnection {
       });
       let reply: Promise<unknown>;
       try {
-        reply = direct ? direct.send(args) : (client as RedisClientInternal).sendCommand(args, options);
+        reply = (client as RedisClientInternal).sendCommand(args, options);
       } catch (error) {
         reply = Promise.reject(error);
       }
       reply.then(
         (value) => {
-          if (command.settled) return;
-          command.settled = true;
-          resolve(value as T);
+          if (this.timeouts.settle(command)) resolve(value as T);
         },
         (error: unknown) => {
-          if (command.settled) return;
-          command.settled = true;
+          if (!this.timeouts.settle(command)) return;
           reject(error instanceof CoordinationUnavailableError ? error : new CoordinationUnavailableError(operation, error));
         },
       );
@@ -205,20 +215,22 @@ export class RedisCoordinationConnection {
   }
 
   /** Runs a script by SHA1, loading it with EVAL the first time a server sees it. */
-  async runScript<T>(
+  runScript<T>(
     script: RedisScript,
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>,
     operation: string,
   ): Promise<T> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.send<T>(['EVALSHA', script.sha1, ...tail], operation);
-    } catch (error) {
+    const command = ['EVALSHA', script.sha1, String(keys.length)];
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(arg);
+    return this.send<T>(command, operation).catch((error: unknown) => {
       const cause = error instanceof CoordinationUnavailableError ? error.cause : error;
       if (!(cause instanceof Error) || !cause.message.startsWith('NOSCRIPT')) throw error;
-      return this.send<T>(['EVAL', script.source, ...tail], operation);
-    }
+      command[0] = 'EVAL';
+      command[1] = script.source;
+      return this.send<T>(command, operation);
+    });
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -282,5 +294,32 @@ export class RedisCoordinationConnection {
     this.options.logger.debug?.(`Redis ${role} connection error: ${error.name}: ${error.message}`, 'CodeExchange');
     // Without this, an idle instance would report "up" for as long as no request happens to touch Redis.
     if (!this.closed && !stillReady) this.options.onConnectionLost?.(`Redis ${role} connection lost: ${error.message}`);
+  }
+}
+
+/** One command on the library's own connection: its deadline and the destination of its reply, in one object. */
+class TimedReply implements TimedCommand, ReplySink {
+  settled = false;
+  due = 0;
+  extended = false;
+
+  constructor(
+    private readonly timeouts: CommandTimeouts,
+    readonly operation: string,
+    private readonly fulfil: (value: unknown) => void,
+    private readonly fail: (error: CoordinationUnavailableError) => void,
+  ) {}
+
+  resolve(reply: RespReply): void {
+    if (this.timeouts.settle(this)) this.fulfil(reply);
+  }
+
+  reject(error: Error): void {
+    if (!this.timeouts.settle(this)) return;
+    this.fail(error instanceof CoordinationUnavailableError ? error : new CoordinationUnavailableError(this.operation, error));
+  }
+
+  timedOut(error: CoordinationUnavailableError): void {
+    this.fail(error);
   }
 }
