@@ -16,14 +16,44 @@ import type { WechatRouteFlow } from './select-wechat-strategy.js';
 
 type Outcome = { kind: 'success'; user: WechatAuthUser } | { kind: 'redirect' } | { kind: 'error'; error: unknown };
 
-/** The actions passport gives a strategy for one request. */
-interface PassportActions {
-  success(user: WechatAuthUser | false, info?: unknown): void;
-  fail(challenge?: unknown, status?: number): void;
-  redirect(url: string, status?: number): void;
-  pass(): void;
-  error(error: unknown): void;
+const SETTLE = Symbol('settle');
+const RESPONSE = Symbol('response');
+
+/** One request's run of a strategy: where its outcome goes and the response a redirect is written to. */
+interface GuardedRun {
+  [SETTLE](outcome: Outcome): void;
+  [RESPONSE]: Response;
 }
+
+/**
+ * Passport's actions (success / fail / redirect / pass / error), as methods of a prototype shared by every request
+ * of a strategy: each request then only adds its own outcome callback and response, rather than five closures.
+ */
+const PASSPORT_ACTIONS = {
+  success(this: GuardedRun, user: WechatAuthUser | false): void {
+    this[SETTLE](user ? { kind: 'success', user } : { kind: 'error', error: new Error('WechatStrategy failed without an error') });
+  },
+  fail(this: GuardedRun): void {
+    this[SETTLE]({ kind: 'error', error: new Error('WechatStrategy failed without an error') });
+  },
+  error(this: GuardedRun, error: unknown): void {
+    this[SETTLE]({ kind: 'error', error });
+  },
+  pass(this: GuardedRun): void {
+    this[SETTLE]({ kind: 'error', error: new Error('WechatStrategy passed the request on without a result') });
+  },
+  redirect(this: GuardedRun, url: string, status?: number): void {
+    // As passport writes it (not Express's res.redirect, whose signature changed between versions).
+    const res = this[RESPONSE];
+    res.statusCode = status ?? 302;
+    res.setHeader('Location', url);
+    res.setHeader('Content-Length', '0');
+    res.end();
+    this[SETTLE]({ kind: 'redirect' });
+  },
+};
+
+const NO_ROUTE_OPTIONS: WechatRouteOptions = Object.freeze({});
 
 /**
  * One guard for both routes of a WeChat login:
@@ -48,6 +78,10 @@ export class WechatAuthGuard implements CanActivate {
   private readonly logger = new Logger(WechatAuthGuard.name);
   /** Strategies of this app by name, looked up once (bounded by the number of registered apps). */
   private strategies?: Map<string, WechatStrategy>;
+  /** Per strategy: the prototype of its per-request runs (the strategy, plus passport's actions). */
+  private readonly runPrototypes = new Map<WechatStrategy, WechatStrategy>();
+  /** Per route's `@WechatAuth()` options (one object per route): what they ask of the strategy. */
+  private readonly authenticateOptions = new WeakMap<WechatRouteOptions, WechatAuthenticateOptions>();
   /** How a route without `@WechatAuth({ strategy | flow })` picks its strategy; undefined: the only (or default) one. */
   protected readonly defaultFlow: WechatRouteFlow | undefined = undefined;
 
@@ -67,17 +101,13 @@ export class WechatAuthGuard implements CanActivate {
       this.reflector.getAllAndOverride<WechatRouteOptions | undefined>(WECHAT_AUTH_ROUTE_OPTIONS, [
         context.getHandler(),
         context.getClass(),
-      ]) ?? {};
+      ]) ?? NO_ROUTE_OPTIONS;
     const strategy = selectWechatStrategy((this.strategies ??= collectWechatStrategies(this.moduleRef)), route, req, this.defaultFlow);
 
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
 
-    const routeOptions: WechatAuthenticateOptions = {
-      ...(route.scope === undefined ? {} : { scope: route.scope }),
-      ...(route.forcePopup === undefined ? {} : { forcePopup: route.forcePopup }),
-      ...(route.returnTo === undefined ? {} : { returnTo: route.returnTo }),
-    };
+    const routeOptions = this.optionsOf(route);
     const outcome = await this.authenticate(strategy, req, res, routeOptions);
     if (outcome.kind === 'success') {
       (req as Request & { user?: unknown }).user = outcome.user;
@@ -127,6 +157,19 @@ export class WechatAuthGuard implements CanActivate {
     return exception;
   }
 
+  private optionsOf(route: WechatRouteOptions): WechatAuthenticateOptions {
+    let options = this.authenticateOptions.get(route);
+    if (options === undefined) {
+      options = {
+        ...(route.scope === undefined ? {} : { scope: route.scope }),
+        ...(route.forcePopup === undefined ? {} : { forcePopup: route.forcePopup }),
+        ...(route.returnTo === undefined ? {} : { returnTo: route.returnTo }),
+      };
+      this.authenticateOptions.set(route, options);
+    }
+    return options;
+  }
+
   /**
    * Runs the strategy with passport's action protocol (success / fail / redirect / pass / error) and turns the
    * action it takes into one outcome. This is what `passport.authenticate()` does for a single strategy object with
@@ -135,27 +178,19 @@ export class WechatAuthGuard implements CanActivate {
    * largest allocation of a login. The strategy stays a passport strategy, usable with `AuthGuard(name)` as well.
    */
   private authenticate(strategy: WechatStrategy, req: Request, res: Response, options: WechatAuthenticateOptions): Promise<Outcome> {
+    let prototype = this.runPrototypes.get(strategy);
+    if (prototype === undefined) {
+      prototype = Object.assign(Object.create(strategy) as WechatStrategy, PASSPORT_ACTIONS, { [DRIVEN_BY_WECHAT_GUARD]: true });
+      this.runPrototypes.set(strategy, prototype);
+    }
+    const proto = prototype;
     return new Promise<Outcome>((resolve) => {
-      // The actions live on a per-request instance, so concurrent logins never overwrite each other's callbacks.
-      const layer = Object.create(strategy) as WechatStrategy;
-      const actions = layer as unknown as PassportActions & { [DRIVEN_BY_WECHAT_GUARD]: true };
-      actions[DRIVEN_BY_WECHAT_GUARD] = true;
-      actions.success = (user) => {
-        resolve(user ? { kind: 'success', user } : { kind: 'error', error: new Error('WechatStrategy failed without an error') });
-      };
-      actions.fail = () => resolve({ kind: 'error', error: new Error('WechatStrategy failed without an error') });
-      actions.error = (error) => resolve({ kind: 'error', error });
-      actions.pass = () => resolve({ kind: 'error', error: new Error('WechatStrategy passed the request on without a result') });
-      actions.redirect = (url, status) => {
-        // As passport writes it (not Express's res.redirect, whose signature changed between versions).
-        res.statusCode = status ?? 302;
-        res.setHeader('Location', url);
-        res.setHeader('Content-Length', '0');
-        res.end();
-        resolve({ kind: 'redirect' });
-      };
+      // A run per request, so concurrent logins never overwrite each other's callbacks.
+      const run = Object.create(proto) as WechatStrategy & GuardedRun;
+      run[SETTLE] = resolve;
+      run[RESPONSE] = res;
       try {
-        layer.authenticate(req, { ...options, response: res });
+        run.authenticate(req, { ...options, response: res });
       } catch (error) {
         resolve({ kind: 'error', error });
       }
