@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -620,6 +621,41 @@ describe('CodeExchangeService without Redis (single instance)', () => {
       await eventually(() => node.service.stats().localEntries === 0, 5_000, 100);
       await node.service.exchange(request(code, binding, exchange));
       expect(exchange.calls).toBe(2);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('aborts the signal of every exchange before its lock ends, sharing one signal between exchanges that win together', async () => {
+    // lockTtl 800 ms, abort margin 200 ms: each signal must abort within 600 ms of its exchange's start.
+    const node = await instance(base(uniquePrefix('deadline'), { lockTtlMs: 800, redisCommandTimeoutMs: 200 }));
+    try {
+      const abortedAfter: number[] = [];
+      const honours = fakeExchange(
+        (signal) =>
+          new Promise<never>((_, reject) => {
+            const started = performance.now();
+            signal.addEventListener('abort', () => {
+              abortedAfter.push(performance.now() - started);
+              reject(new WechatTransportError('timeout', '/sns/oauth2/access_token'));
+            });
+          }),
+      );
+      const together = [newCode(), newCode()].map((code) => node.service.exchange(request(code, newBinding(), honours)));
+      await sleep(150);
+      const later = node.service.exchange(request(newCode(), newBinding(), honours));
+      const outcomes = await Promise.allSettled([...together, later]);
+      for (const outcome of outcomes) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(WechatTransportError);
+      expect(honours.calls).toBe(3);
+      expect(honours.signals[0]).toBe(honours.signals[1]);
+      expect(honours.signals[2]).not.toBe(honours.signals[0]);
+      expect(abortedAfter).toHaveLength(3);
+      // Never after the lock's abort point (timers may fire a little late); the later slice loses at most 30 ms.
+      for (const ms of abortedAfter) {
+        expect(ms).toBeGreaterThanOrEqual(600 - 30 - 5);
+        expect(ms).toBeLessThan(600 + 100);
+      }
+      expect(node.service.stats()).toMatchObject({ inFlight: 0, abandoned: 0 });
     } finally {
       await node.close();
     }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   Injectable,
@@ -24,7 +25,7 @@ import {
 import { OutcomeSealer, type ExchangeOutcome } from './code-exchange.seal.js';
 import type { CodeExchangeHealth, CodeExchangeRequest } from './code-exchange.types.js';
 import { RETRY_MESSAGE, type ExchangeClaim, type ExchangeCoordinator } from './exchange-coordinator.js';
-import { LocalFlightTable } from './local-flight-table.js';
+import { LocalFlightTable, type FlightEntry } from './local-flight-table.js';
 import { MemoryExchangeLock } from './memory-exchange-lock.js';
 import { MemoryExchangeResultStore } from './memory-exchange-result-store.js';
 import { MemoryExchangeSignal } from './memory-exchange-signal.js';
@@ -47,6 +48,15 @@ interface FlightResult {
 const ABANDONED = Symbol('abandoned');
 /** How a winner's exchange ended: its value, an answer from WeChat worth sharing, or given up at the lock's expiry. */
 type WinnerSettlement = { value: unknown } | { error: WechatApiError | WechatTransportError } | typeof ABANDONED;
+/** The shared deadline of the exchanges that won their lock within one slice of time (see `joinDeadline`). */
+interface ExchangeDeadline {
+  readonly controller: AbortController;
+  /** The give-ups of its exchanges still running. */
+  readonly running: Set<() => void>;
+  /** Exchanges that win from then on open a new one. */
+  readonly closesAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
 /** How many times a waiter extends its deadline because another instance took over a dead holder's lock. */
 const MAX_DEADLINE_EXTENSIONS = 3;
 /** Upper bounds on request fields: far above WeChat's (a code is 32 characters), far below anything abusive. */
@@ -58,20 +68,32 @@ function isShareable(error: unknown): error is WechatApiError | WechatTransportE
   return error instanceof WechatApiError || error instanceof WechatTransportError;
 }
 
+function isText(value: unknown, max: number): boolean {
+  return typeof value === 'string' && value.length > 0 && value.length <= max;
+}
+
 function assertRequest(request: CodeExchangeRequest<unknown>): void {
-  const problems: string[] = [];
-  const text = (value: unknown, name: string, max: number): void => {
-    if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-      problems.push(`${name} must be a non-empty string of at most ${max} characters`);
-    }
-  };
   if (typeof request !== 'object' || request === null) throw new TypeError('A code exchange request is required');
-  text(request.appId, 'appId', MAX_APP_ID_LENGTH);
-  text(request.code, 'code', MAX_CODE_LENGTH);
-  text(request.binding, 'binding', MAX_BINDING_LENGTH);
+  if (
+    isText(request.appId, MAX_APP_ID_LENGTH) &&
+    isText(request.code, MAX_CODE_LENGTH) &&
+    isText(request.binding, MAX_BINDING_LENGTH) &&
+    typeof request.exchange === 'function'
+  ) {
+    return;
+  }
+  const problems: string[] = [];
+  const fields = [
+    ['appId', request.appId, MAX_APP_ID_LENGTH],
+    ['code', request.code, MAX_CODE_LENGTH],
+    ['binding', request.binding, MAX_BINDING_LENGTH],
+  ] as const;
+  for (const [name, value, max] of fields) {
+    if (!isText(value, max)) problems.push(`${name} must be a non-empty string of at most ${max} characters`);
+  }
   if (typeof request.exchange !== 'function') problems.push('exchange must be a function');
   // Names the fields, never their values: the code and the binding are secrets.
-  if (problems.length > 0) throw new TypeError(`Invalid code exchange request: ${problems.join('; ')}`);
+  throw new TypeError(`Invalid code exchange request: ${problems.join('; ')}`);
 }
 
 /**
@@ -101,8 +123,13 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
   private readonly abortMarginMs: number;
   /** How long a waiter waits beyond the holder's lock before giving up. */
   private readonly waitMarginMs: number;
+  /** The options of a completion after the winner was answered (the same for every login). */
+  private readonly backgroundCompletion: { readonly resultTtlMs: number; readonly preferExisting: false };
 
   private readonly listeners = new Set<(event: CodeExchangeEvent) => void>();
+  /** Deadlines with exchanges running or open to new ones; their timers are cleared at shutdown. */
+  private readonly deadlines = new Set<ExchangeDeadline>();
+  private openDeadline?: ExchangeDeadline;
   /** Wakes pending waits and abandons pending exchanges; used at shutdown so nothing outlives the service. */
   private readonly cancellers = new Set<() => void>();
   /** Outcomes being stored after their winner was answered; awaited at shutdown. Bounded by the exchanges in flight. */
@@ -123,6 +150,8 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
   private readonly transportErrorsByFailure: Record<string, number> = {};
 
   private startPromise?: Promise<void>;
+  /** The start is over (connected or degraded): requests no longer wait for it. */
+  private started = false;
   /** The first connection attempt is over (ready or degraded): losing the connection from now on opens the breaker. */
   private connectSettled = false;
   private destroyed = false;
@@ -147,6 +176,7 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     this.table = new LocalFlightTable(s.maxLocalEntries, s.resultTtlMs);
     this.abortMarginMs = Math.min(Math.floor(s.lockTtlMs / 4), s.redisCommandTimeoutMs + 250);
     this.waitMarginMs = Math.max(1_000, s.pollIntervalMs);
+    this.backgroundCompletion = { resultTtlMs: s.resultTtlMs, preferExisting: false };
 
     this.memoryStore = new MemoryExchangeResultStore(s.maxLocalEntries);
     const memoryLock = new MemoryExchangeLock(s.maxLocalEntries);
@@ -213,6 +243,7 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.probeTimer);
     this.probeTimer = undefined;
     for (const cancel of [...this.cancellers]) cancel();
+    for (const deadline of [...this.deadlines]) this.dropDeadline(deadline);
     await this.startPromise?.catch(() => undefined);
     // Each is bounded by the command timeouts; new ones are no longer started (coordination is now in process).
     while (this.completions.size > 0) await Promise.all([...this.completions]);
@@ -239,21 +270,19 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
       return this.deliver<T>(entry.envelope, request.binding, key, 'late-hit');
     }
     if (entry?.kind === 'flight') {
-      const envelope = await entry.promise;
+      const { envelope } = await entry.promise;
       this.counters.localJoins++;
       this.emit({ type: 'local-join', at: Date.now(), keyId: key.logId, durationMs: elapsed(startedAt) });
       return this.deliver<T>(envelope, request.binding, key, 'local-join');
     }
 
-    // No await between the lookup above and registering the flight: a concurrent duplicate joins this one.
-    const flight = this.lead(key, request, startedAt);
-    const envelopePromise = flight.then((result) => result.envelope);
-    this.table.startFlight(key.id, envelopePromise);
-    envelopePromise.then(
-      (envelope) => this.table.settle(key.id, envelopePromise, envelope),
-      () => this.table.drop(key.id, envelopePromise),
-    );
-    const { envelope, layer, outcome } = await flight;
+    // No await between the lookup above and registering the flight: a concurrent duplicate joins this one. (The
+    // leader replaces the entry with its outcome, or drops it, only after awaiting something.)
+    const flight = { kind: 'flight', promise: undefined } as unknown as FlightEntry;
+    const leading = this.lead(key, request, startedAt, flight);
+    flight.promise = leading;
+    this.table.startFlight(key.id, flight);
+    const { envelope, layer, outcome } = await leading;
     return outcome ? unwrap<T>(outcome) : this.deliver<T>(envelope, request.binding, key, layer);
   }
 
@@ -290,7 +319,9 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
   // ---------------------------------------------------------------------------------------------------------------
 
   private start(): Promise<void> {
-    this.startPromise ??= this.connect();
+    this.startPromise ??= this.connect().then(() => {
+      this.started = true;
+    });
     return this.startPromise;
   }
 
@@ -313,18 +344,36 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     if (!ready && !this.destroyed) this.openBreaker(reason);
   }
 
-  /** The leader of this process's flight for a code: claims, then wins, waits or reads the stored outcome. */
-  private async lead(key: ExchangeKey, request: CodeExchangeRequest<unknown>, startedAt: number): Promise<FlightResult> {
-    await this.start();
-    const token = this.random.take(16).toString('base64url');
-    const { claim, coordinator } = await this.claim(key, token);
-    if (claim.kind === 'result') {
-      this.counters.lateHits++;
-      this.emit({ type: 'late-hit', at: Date.now(), keyId: key.logId, durationMs: elapsed(startedAt), source: 'shared' });
-      return { envelope: claim.envelope, layer: 'late-hit' };
+  /**
+   * The leader of this process's flight for a code: claims, then wins, waits or reads the stored outcome; then
+   * replaces the flight's entry in the table with that outcome (or drops it on failure).
+   */
+  private async lead(
+    key: ExchangeKey,
+    request: CodeExchangeRequest<unknown>,
+    startedAt: number,
+    flight: FlightEntry,
+  ): Promise<FlightResult> {
+    let result: FlightResult;
+    try {
+      if (!this.started) await this.start();
+      const token = this.random.takeString(16, 'base64url');
+      const { claim, coordinator } = await this.claim(key, token);
+      if (claim.kind === 'result') {
+        this.counters.lateHits++;
+        this.emit({ type: 'late-hit', at: Date.now(), keyId: key.logId, durationMs: elapsed(startedAt), source: 'shared' });
+        result = { envelope: claim.envelope, layer: 'late-hit' };
+      } else if (claim.kind === 'acquired') {
+        result = await this.win(coordinator, key, token, request, startedAt, false);
+      } else {
+        result = await this.waitForWinner(coordinator, key, token, request, startedAt, claim.lockRemainingMs);
+      }
+    } catch (error) {
+      this.table.drop(key.id, flight);
+      throw error;
     }
-    if (claim.kind === 'acquired') return this.win(coordinator, key, token, request, startedAt, false);
-    return this.waitForWinner(coordinator, key, token, request, startedAt, claim.lockRemainingMs);
+    this.table.settle(key.id, flight, result.envelope);
+    return result;
   }
 
   /** Runs the exchange as the lock holder, seals and stores its outcome. */
@@ -338,25 +387,19 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
   ): Promise<FlightResult> {
     const lockTtlMs = this.settings.lockTtlMs;
     const acquiredAt = performance.now();
-    const controller = new AbortController();
-    // One timer per exchange: it aborts the callback's signal when the lock is about to expire and, only if that
-    // fires, arms the give-up for the lock's expiry (a callback that ignores its signal must not hold the flight).
-    let timer: NodeJS.Timeout | undefined;
+    // The callback's signal aborts when the lock is about to expire; a callback that ignores it is given up on at
+    // the lock's expiry (it must not hold the flight).
     let giveUp: () => void = () => undefined;
+    let deadline: ExchangeDeadline | undefined;
     let settled: WinnerSettlement;
     try {
       settled = await new Promise<WinnerSettlement>((resolve, reject) => {
         giveUp = () => resolve(ABANDONED);
         this.cancellers.add(giveUp);
-        timer = setTimeout(() => {
-          controller.abort(new Error('The code exchange ran out of its lock time'));
-          timer = setTimeout(giveUp, this.abortMarginMs);
-          timer.unref();
-        }, lockTtlMs - this.abortMarginMs);
-        timer.unref();
+        deadline = this.joinDeadline(giveUp, acquiredAt);
         let exchanged: Promise<unknown>;
         try {
-          exchanged = Promise.resolve(request.exchange(controller.signal));
+          exchanged = Promise.resolve(request.exchange(deadline.controller.signal));
         } catch (error) {
           exchanged = Promise.reject(error);
         }
@@ -366,14 +409,12 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
         );
       });
     } catch (error) {
-      clearTimeout(timer);
-      this.cancellers.delete(giveUp);
+      this.leaveDeadline(deadline, giveUp);
       // A bug, not an answer from WeChat: nothing to share. Let a waiter take over right away.
       await this.abandon(coordinator, key, token);
       throw error;
     }
-    clearTimeout(timer);
-    this.cancellers.delete(giveUp);
+    this.leaveDeadline(deadline, giveUp);
     const exchangeMs = elapsed(acquiredAt);
 
     if (settled === ABANDONED) {
@@ -433,6 +474,63 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     return stored === envelope
       ? { envelope, layer: 'winner', outcome: this.sealer.decode(plaintext) }
       : { envelope: stored, layer: 'winner' };
+  }
+
+  /**
+   * The deadline an exchange that won its lock at `acquiredAt` runs under. Exchanges that win within the same short
+   * slice share one: one abort signal and one timer for all of them, not an AbortController and a timer each. It
+   * aborts when the first of them must stop (`lockTtl - abortMargin` after the slice opened), so the later ones
+   * lose at most the slice (a twentieth of that time, at most 250 ms); their give-up comes `abortMargin` later,
+   * still within every member's lock.
+   */
+  private joinDeadline(giveUp: () => void, acquiredAt: number): ExchangeDeadline {
+    let deadline = this.openDeadline;
+    if (deadline === undefined || acquiredAt >= deadline.closesAt) {
+      if (deadline !== undefined && deadline.running.size === 0) this.dropDeadline(deadline);
+      const abortAfterMs = this.settings.lockTtlMs - this.abortMarginMs;
+      const controller = new AbortController();
+      // Every exchange of the slice may listen to it (the API client does): many listeners by design.
+      setMaxListeners(0, controller.signal);
+      const opened: ExchangeDeadline = {
+        controller,
+        running: new Set(),
+        closesAt: acquiredAt + Math.max(1, Math.min(250, Math.floor(abortAfterMs / 20))),
+        timer: undefined,
+      };
+      opened.timer = setTimeout(() => this.expireDeadline(opened), abortAfterMs);
+      opened.timer.unref();
+      this.deadlines.add(opened);
+      this.openDeadline = deadline = opened;
+    }
+    deadline.running.add(giveUp);
+    return deadline;
+  }
+
+  private leaveDeadline(deadline: ExchangeDeadline | undefined, giveUp: () => void): void {
+    this.cancellers.delete(giveUp);
+    if (deadline === undefined) return;
+    deadline.running.delete(giveUp);
+    if (deadline.running.size === 0 && deadline !== this.openDeadline) this.dropDeadline(deadline);
+  }
+
+  private expireDeadline(deadline: ExchangeDeadline): void {
+    if (this.openDeadline === deadline) this.openDeadline = undefined;
+    if (deadline.running.size === 0) {
+      this.dropDeadline(deadline);
+      return;
+    }
+    deadline.controller.abort(new Error('The code exchange ran out of its lock time'));
+    deadline.timer = setTimeout(() => {
+      for (const giveUp of [...deadline.running]) giveUp();
+      this.dropDeadline(deadline);
+    }, this.abortMarginMs);
+    deadline.timer.unref();
+  }
+
+  private dropDeadline(deadline: ExchangeDeadline): void {
+    clearTimeout(deadline.timer);
+    this.deadlines.delete(deadline);
+    if (this.openDeadline === deadline) this.openDeadline = undefined;
   }
 
   /**
@@ -546,17 +644,22 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     return this.breakerOpen || this.destroyed ? this.fallback : this.shared;
   }
 
-  private async claim(key: ExchangeKey, token: string): Promise<{ claim: ExchangeClaim; coordinator: ExchangeCoordinator }> {
+  private claim(key: ExchangeKey, token: string): Promise<{ claim: ExchangeClaim; coordinator: ExchangeCoordinator }> {
     const coordinator = this.current();
-    if (coordinator !== this.fallback) {
-      try {
-        const claim = await coordinator.claim(key, token, this.settings.lockTtlMs);
+    if (coordinator === this.fallback) return this.claimInProcess(key, token);
+    return coordinator.claim(key, token, this.settings.lockTtlMs).then(
+      (claim) => {
         this.recordSuccess();
         return { claim, coordinator };
-      } catch (error) {
+      },
+      (error: unknown) => {
         this.recordFailure(error);
-      }
-    }
+        return this.claimInProcess(key, token);
+      },
+    );
+  }
+
+  private async claimInProcess(key: ExchangeKey, token: string): Promise<{ claim: ExchangeClaim; coordinator: ExchangeCoordinator }> {
     return { claim: await this.fallback.claim(key, token, this.settings.lockTtlMs), coordinator: this.fallback };
   }
 
@@ -566,7 +669,6 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
     token: string,
     envelope: string,
     preferExisting: boolean,
-    onFailure?: (error: unknown) => void,
   ): Promise<string> {
     const options = { resultTtlMs: this.settings.resultTtlMs, preferExisting };
     if (coordinator !== this.fallback) {
@@ -577,31 +679,48 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
       } catch (error) {
         // The outcome is still shared in this process; other instances' waiters fall back to polling and takeover.
         this.recordFailure(error);
-        onFailure?.(error);
       }
     }
     return this.fallback.complete(key, token, envelope, options);
   }
 
-  /** Stores a winner's outcome after the winner was answered; tracked so that shutdown waits for it. */
+  /**
+   * Stores a winner's outcome after the winner was answered; tracked so that shutdown waits for it. The common case
+   * (the shared store answers) costs one promise reaction: this runs on every login.
+   */
   private completeInBackground(coordinator: ExchangeCoordinator, key: ExchangeKey, token: string, envelope: string): void {
-    const onFailure = (error: unknown): void => {
-      // An outage has its own single warning (the breaker's); an isolated failure gets this one.
-      if (this.breakerOpen || this.destroyed) return;
-      this.logger.warn(
-        `Storing the outcome of code exchange ${key.logId} failed (${error instanceof Error ? error.message : 'unknown error'}); ` +
-          'duplicates on other instances will take over when its lock expires.',
-      );
-    };
-    const task = this.complete(coordinator, key, token, envelope, false, onFailure).then(
+    const task: Promise<void> = coordinator.complete(key, token, envelope, this.backgroundCompletion).then(
       (stored) => {
+        this.completions.delete(task);
+        this.recordSuccess();
         // Another instance stored first (its lock outlived ours): later duplicates here get that one too.
         if (stored !== envelope) this.table.replaceOutcome(key.id, envelope, stored);
       },
-      (error: unknown) => onFailure(error),
+      (error: unknown) => {
+        // The outcome is still shared in this process; other instances' waiters fall back to polling and takeover.
+        this.recordFailure(error);
+        this.warnCompletionFailed(key, error);
+        return this.fallback.complete(key, token, envelope, this.backgroundCompletion).then(
+          () => {
+            this.completions.delete(task);
+          },
+          (fallbackError: unknown) => {
+            this.completions.delete(task);
+            this.warnCompletionFailed(key, fallbackError);
+          },
+        );
+      },
     );
     this.completions.add(task);
-    void task.finally(() => this.completions.delete(task));
+  }
+
+  private warnCompletionFailed(key: ExchangeKey, error: unknown): void {
+    // An outage has its own single warning (the breaker's); an isolated failure gets this one.
+    if (this.breakerOpen || this.destroyed) return;
+    this.logger.warn(
+      `Storing the outcome of code exchange ${key.logId} failed (${error instanceof Error ? error.message : 'unknown error'}); ` +
+        'duplicates on other instances will take over when its lock expires.',
+    );
   }
 
   private async abandon(coordinator: ExchangeCoordinator, key: ExchangeKey, token: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { LocalFlightTable } from './local-flight-table.js';
+import { LocalFlightTable, type FlightEntry } from './local-flight-table.js';
 import { MemoryExchangeResultStore } from './memory-exchange-result-store.js';
 
 function clock(): { now: () => number; advance(ms: number): void } {
@@ -7,13 +7,17 @@ function clock(): { now: () => number; advance(ms: number): void } {
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
+function flightOf(envelope: string): FlightEntry {
+  return { kind: 'flight', promise: Promise.resolve({ envelope }) };
+}
+
 describe('LocalFlightTable', () => {
   it('tracks a flight, then its outcome until the TTL', () => {
     const time = clock();
     const table = new LocalFlightTable(10, 1_000, time.now);
-    const flight = Promise.resolve('v1.x');
+    const flight = flightOf('v1.x');
     table.startFlight('k', flight);
-    expect(table.get('k')).toEqual({ kind: 'flight', promise: flight });
+    expect(table.get('k')).toBe(flight);
     expect(table.inFlight).toBe(1);
     table.settle('k', flight, 'v1.x');
     expect(table.inFlight).toBe(0);
@@ -26,12 +30,12 @@ describe('LocalFlightTable', () => {
 
   it('drops a failed flight, and ignores the outcome of a flight it no longer tracks', () => {
     const table = new LocalFlightTable(1, 1_000);
-    const failed = Promise.resolve('unused');
+    const failed = flightOf('unused');
     table.startFlight('a', failed);
     table.drop('a', failed);
     expect(table.size).toBe(0);
-    const first = Promise.resolve('1');
-    const second = Promise.resolve('2');
+    const first = flightOf('1');
+    const second = flightOf('2');
     table.startFlight('a', first);
     table.startFlight('b', second); // capacity 1: evicts the flight 'a' from the index
     table.settle('a', first, '1');
@@ -43,10 +47,10 @@ describe('LocalFlightTable', () => {
   it('stays within maxEntries, evicting the oldest outcome first', () => {
     const time = clock();
     const table = new LocalFlightTable(3, 60_000, time.now);
-    const live = Promise.resolve('live');
+    const live = flightOf('live');
     table.startFlight('live', live);
     for (const id of ['a', 'b', 'c', 'd']) {
-      const p = Promise.resolve(id);
+      const p = flightOf(id);
       table.startFlight(id, p);
       table.settle(id, p, id);
       time.advance(1);
@@ -62,7 +66,7 @@ describe('LocalFlightTable', () => {
     const time = clock();
     const table = new LocalFlightTable(100, 500, time.now);
     for (const id of ['a', 'b']) {
-      const p = Promise.resolve(id);
+      const p = flightOf(id);
       table.startFlight(id, p);
       table.settle(id, p, id);
     }
@@ -76,7 +80,7 @@ describe('LocalFlightTable', () => {
 
   it('runs its sweep timer only while it holds entries', async () => {
     const table = new LocalFlightTable(10, 200);
-    const p = Promise.resolve('x');
+    const p = flightOf('x');
     table.startFlight('a', p);
     table.settle('a', p, 'x');
     expect(table.sweeping).toBe(true);

@@ -1,7 +1,14 @@
+/**
+ * An exchange being coordinated in this process: duplicates await its promise. The entry object is the flight's
+ * identity: its outcome only replaces the entry if the entry is still this one.
+ */
+export interface FlightEntry {
+  readonly kind: 'flight';
+  promise: Promise<{ readonly envelope: string }>;
+}
+
 /** One code's in-process state: an exchange being coordinated, or its recent sealed outcome. */
-export type LocalEntry =
-  | { readonly kind: 'flight'; readonly promise: Promise<string> }
-  | { readonly kind: 'settled'; readonly envelope: string; readonly expiresAt: number };
+export type LocalEntry = FlightEntry | { readonly kind: 'settled'; readonly envelope: string; readonly expiresAt: number };
 
 /**
  * The in-process single-flight table: at most one flight per code, and recent outcomes for late duplicates in this
@@ -47,18 +54,17 @@ export class LocalFlightTable {
     return entry;
   }
 
-  startFlight(id: string, promise: Promise<string>): void {
+  startFlight(id: string, flight: FlightEntry): void {
     this.makeRoom();
-    this.entries.set(id, { kind: 'flight', promise });
+    this.entries.set(id, flight);
     this.flights++;
     this.ensureSweeping();
   }
 
   /** Replaces the flight with its outcome, unless the flight was evicted meanwhile. */
-  settle(id: string, promise: Promise<string>, envelope: string): void {
+  settle(id: string, flight: FlightEntry, envelope: string): void {
     this.flights--;
-    const entry = this.entries.get(id);
-    if (entry?.kind !== 'flight' || entry.promise !== promise) return;
+    if (this.entries.get(id) !== flight) return;
     // Re-insert so that map order is expiry order for settled entries (they all live ttlMs).
     this.entries.delete(id);
     this.entries.set(id, { kind: 'settled', envelope, expiresAt: this.now() + this.ttlMs });
@@ -73,10 +79,9 @@ export class LocalFlightTable {
   }
 
   /** Drops a flight that failed without a shareable outcome. */
-  drop(id: string, promise: Promise<string>): void {
+  drop(id: string, flight: FlightEntry): void {
     this.flights--;
-    const entry = this.entries.get(id);
-    if (entry?.kind === 'flight' && entry.promise === promise) this.entries.delete(id);
+    if (this.entries.get(id) === flight) this.entries.delete(id);
     if (this.entries.size === 0) this.stopSweeping();
   }
 

@@ -14,13 +14,25 @@ export class RandomPool {
 
   /** `length` fresh random bytes (a view on the pool: do not write to it). */
   take(length: number): Buffer {
+    this.reserve(length);
+    const bytes = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return bytes;
+  }
+
+  /** `length` fresh random bytes, encoded (a lock token): no view object to allocate. */
+  takeString(length: number, encoding: 'base64url' | 'hex'): string {
+    this.reserve(length);
+    const text = this.buffer.toString(encoding, this.offset, this.offset + length);
+    this.offset += length;
+    return text;
+  }
+
+  private reserve(length: number): void {
     if (this.offset + length > this.buffer.length) {
       // Not from Node's shared allocation pool: these bytes are secrets.
       this.buffer = randomFillSync(Buffer.allocUnsafeSlow(Math.max(this.size, length)));
       this.offset = 0;
     }
-    const bytes = this.buffer.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return bytes;
   }
 }
