@@ -1,4 +1,4 @@
-import { withTimeout } from './coordination-unavailable.error.js';
+import { CommandTimeouts, underTimeouts } from './coordination-unavailable.error.js';
 import type { ExchangeResultStore } from './exchange-result-store.js';
 
 /**
@@ -16,17 +16,22 @@ export interface CodeExchangeCache {
  * whose backend is down may queue commands instead of failing.
  */
 export class CacheExchangeResultStore implements ExchangeResultStore {
+  /** One timer for every pending operation, not one per call: the store is used twice on every login. */
+  private readonly timeouts: CommandTimeouts;
+
   constructor(
     private readonly cache: CodeExchangeCache,
-    private readonly timeoutMs: number,
-  ) {}
+    timeoutMs: number,
+  ) {
+    this.timeouts = new CommandTimeouts(timeoutMs);
+  }
 
   async get(key: string): Promise<string | undefined> {
-    const value = await withTimeout(Promise.resolve(this.cache.get<string>(key)), this.timeoutMs, 'cache get');
+    const value = await underTimeouts(this.timeouts, 'cache get', () => this.cache.get<string>(key));
     return typeof value === 'string' ? value : undefined;
   }
 
   async set(key: string, envelope: string, ttlMs: number): Promise<void> {
-    await withTimeout(Promise.resolve(this.cache.set(key, envelope, ttlMs)), this.timeoutMs, 'cache set');
+    await underTimeouts(this.timeouts, 'cache set', () => this.cache.set(key, envelope, ttlMs));
   }
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { REDIS_URL, connectTestRedis } from '../../../../test/support/code-exchange.harness.js';
-import { CommandTimeouts, CoordinationUnavailableError, withTimeout } from './coordination-unavailable.error.js';
+import { CommandTimeouts, CoordinationUnavailableError, underTimeouts, withTimeout } from './coordination-unavailable.error.js';
 import { RedisCoordinationConnection } from './redis-coordination.connection.js';
 
 /** Blocks this process (no timers, no I/O) for `ms`: what a long GC or a CPU-starved container does. */
@@ -83,6 +83,28 @@ describe('CommandTimeouts (one timer for every command of a connection)', () => 
     expect(answeredLate).toBe(0);
     expect(unanswered).toBe(1);
     expect(Date.now() - started).toBeLessThan(300 + 2 * 80 + 500);
+  });
+});
+
+describe('underTimeouts (an operation under a shared CommandTimeouts)', () => {
+  it('settles like the operation in time, times out one that hangs, and wraps a synchronous throw', async () => {
+    const timeouts = new CommandTimeouts(80);
+    await expect(underTimeouts(timeouts, 'cache get', async () => 'value')).resolves.toBe('value');
+    await expect(underTimeouts(timeouts, 'cache get', () => 'plain')).resolves.toBe('plain');
+    const started = Date.now();
+    await expect(underTimeouts(timeouts, 'cache set', () => new Promise<never>(() => undefined))).rejects.toThrow(
+      'Coordination cache set failed: timed out after 80 ms',
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+    await expect(
+      underTimeouts(timeouts, 'cache get', () => {
+        throw new Error('backend refused');
+      }),
+    ).rejects.toThrow('Coordination cache get failed: backend refused');
+    await expect(underTimeouts(timeouts, 'cache get', () => Promise.reject(new Error('down')))).rejects.toBeInstanceOf(
+      CoordinationUnavailableError,
+    );
+    expect(timeouts.size).toBe(0);
   });
 });
 

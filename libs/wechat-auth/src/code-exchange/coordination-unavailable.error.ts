@@ -108,6 +108,58 @@ class CallbackCommand implements TimedCommand {
 }
 
 /**
+ * A pending outcome under {@link CommandTimeouts}: whichever of {@link resolve}, {@link reject} and the timeout comes
+ * first settles it, once. One object per operation holds both its deadline and where its outcome goes.
+ */
+export class TimedOutcome<T> implements TimedCommand {
+  settled = false;
+  due = 0;
+  extended = false;
+
+  constructor(
+    private readonly timeouts: CommandTimeouts,
+    readonly operation: string,
+    private readonly fulfil: (value: T) => void,
+    private readonly fail: (error: CoordinationUnavailableError) => void,
+  ) {}
+
+  resolve(value: T): void {
+    if (this.timeouts.settle(this)) this.fulfil(value);
+  }
+
+  reject(error: unknown): void {
+    if (!this.timeouts.settle(this)) return;
+    this.fail(error instanceof CoordinationUnavailableError ? error : new CoordinationUnavailableError(this.operation, error));
+  }
+
+  timedOut(error: CoordinationUnavailableError): void {
+    this.fail(error);
+  }
+}
+
+/**
+ * What `run` resolves to, or a {@link CoordinationUnavailableError} when it fails or outlasts the timeouts' limit
+ * (with {@link withTimeout}'s semantics, without a timer and a race per call).
+ */
+export function underTimeouts<T>(timeouts: CommandTimeouts, operation: string, run: () => PromiseLike<T> | T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const outcome = new TimedOutcome<T>(timeouts, operation, resolve, reject);
+    timeouts.add(outcome);
+    let pending: PromiseLike<T> | T;
+    try {
+      pending = run();
+    } catch (error) {
+      outcome.reject(error);
+      return;
+    }
+    Promise.resolve(pending).then(
+      (value) => outcome.resolve(value),
+      (error: unknown) => outcome.reject(error),
+    );
+  });
+}
+
+/**
  * The per-command timeout of a connection, with the semantics of {@link withTimeout} (a stall of this process is
  * forgiven once; the rejection waits for the next I/O poll), but one timer for all commands instead of a timer, two
  * promises and a race per command. Every command gets the same timeout, so deadlines come in send order: the timer

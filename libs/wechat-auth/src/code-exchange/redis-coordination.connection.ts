@@ -2,13 +2,8 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { LoggerService } from '@nestjs/common';
 import type { CodeExchangeRedisClient } from './code-exchange.options.js';
-import {
-  CommandTimeouts,
-  CoordinationUnavailableError,
-  withTimeout,
-  type TimedCommand,
-} from './coordination-unavailable.error.js';
-import { DirectRedisConnection, type ReplySink, type RespReply } from './direct-redis.connection.js';
+import { CommandTimeouts, CoordinationUnavailableError, TimedOutcome, withTimeout } from './coordination-unavailable.error.js';
+import { DirectRedisConnection, type RespReply } from './direct-redis.connection.js';
 
 /** The node-redis v5 client surface used beyond {@link CodeExchangeRedisClient}. */
 interface RedisClientInternal extends CodeExchangeRedisClient {
@@ -170,7 +165,7 @@ export class RedisCoordinationConnection {
     if (direct) {
       // One promise and one object per command: the login path sends a few of these on every callback.
       return new Promise<T>((resolve, reject) => {
-        const reply = new TimedReply(this.timeouts, operation, resolve as (value: unknown) => void, reject);
+        const reply = new TimedOutcome<RespReply>(this.timeouts, operation, resolve as (value: RespReply) => void, reject);
         this.timeouts.add(reply);
         direct.sendTo(args, reply);
       });
@@ -294,32 +289,5 @@ export class RedisCoordinationConnection {
     this.options.logger.debug?.(`Redis ${role} connection error: ${error.name}: ${error.message}`, 'CodeExchange');
     // Without this, an idle instance would report "up" for as long as no request happens to touch Redis.
     if (!this.closed && !stillReady) this.options.onConnectionLost?.(`Redis ${role} connection lost: ${error.message}`);
-  }
-}
-
-/** One command on the library's own connection: its deadline and the destination of its reply, in one object. */
-class TimedReply implements TimedCommand, ReplySink {
-  settled = false;
-  due = 0;
-  extended = false;
-
-  constructor(
-    private readonly timeouts: CommandTimeouts,
-    readonly operation: string,
-    private readonly fulfil: (value: unknown) => void,
-    private readonly fail: (error: CoordinationUnavailableError) => void,
-  ) {}
-
-  resolve(reply: RespReply): void {
-    if (this.timeouts.settle(this)) this.fulfil(reply);
-  }
-
-  reject(error: Error): void {
-    if (!this.timeouts.settle(this)) return;
-    this.fail(error instanceof CoordinationUnavailableError ? error : new CoordinationUnavailableError(this.operation, error));
-  }
-
-  timedOut(error: CoordinationUnavailableError): void {
-    this.fail(error);
   }
 }

@@ -10,13 +10,16 @@ export class RedisExchangeLock implements ExchangeLock {
   constructor(private readonly connection: RedisCoordinationConnection) {}
 
   async tryAcquire(key: string, token: string, ttlMs: number): Promise<LockAttempt> {
-    // Two plain commands in one write rather than a script: no script to reload after a Redis restart, so the lock
-    // command keeps its place in the connection's order (the portable coordinator's claim relies on it).
-    const taking = this.connection.send<string | null>(['SET', key, token, 'NX', 'PX', String(ttlMs)], 'lock');
-    const remaining = this.connection.send<number>(['PTTL', key], 'lock');
-    const holder = this.connection.send<string | null>(['GET', key], 'lock');
-    const [taken, pttl, value] = await Promise.all([taking, remaining, holder]);
+    // A plain command rather than a script: no script to reload after a Redis restart, so the lock command keeps its
+    // place in the connection's order (the portable coordinator's claim relies on it). The holder's remaining time
+    // and value are asked only when it is taken: a winner (every login) sends one command, a waiter one more round
+    // trip while the holder exchanges.
+    const taken = await this.connection.send<string | null>(['SET', key, token, 'NX', 'PX', String(ttlMs)], 'lock');
     if (taken === 'OK') return { acquired: true };
+    const [pttl, value] = await Promise.all([
+      this.connection.send<number>(['PTTL', key], 'lock'),
+      this.connection.send<string | null>(['GET', key], 'lock'),
+    ]);
     const remainingMs = Number(pttl);
     // Expired between the commands (or no TTL, which the library never sets): report a full lifetime, so the
     // waiter claims again at its next wake-up rather than giving up early.
