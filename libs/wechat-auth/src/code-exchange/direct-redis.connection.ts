@@ -139,6 +139,7 @@ export function encodeCommand(args: ReadonlyArray<string>): Buffer {
   const out = Buffer.allocUnsafe(size);
   let at = writeHeader(out, 0, 0x2a, args.length); // '*'
   for (const arg of args) {
+    // Measured again rather than kept from the sizing pass: a byte count costs less than an array to hold them.
     at = writeHeader(out, at, 0x24, Buffer.byteLength(arg, 'utf8')); // '$'
     at += out.write(arg, at, 'utf8');
     out[at++] = CR;
