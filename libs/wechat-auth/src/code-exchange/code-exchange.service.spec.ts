@@ -35,6 +35,7 @@ import type { CodeExchangeEvent } from './code-exchange.events.js';
 import type { CodeExchangeSettings } from './code-exchange.options.js';
 import { CodeExchangeService } from './code-exchange.service.js';
 import type { CodeExchangeRequest } from './code-exchange.types.js';
+import { COMPLETED_LOCK_VALUE } from './redis-scripts.js';
 
 const KEY_SECRET = 'spec-key-secret-0123456789abcdef';
 const APP_ID = 'wx0123456789abcdef';
@@ -164,12 +165,14 @@ let redis: TestRedisClient;
 
 /**
  * The winner is answered before its outcome is stored (the store completes in the background): waits until the
- * outcomes under `prefix` are stored and their locks released.
+ * outcomes under `prefix` are stored and their locks released (or, with a separate store, made completion markers).
  */
 async function outcomesStored(prefix: string, client: TestRedisClient = redis): Promise<void> {
   await eventually(async () => {
     const keys = await scanKeys(client, prefix);
-    return keys.some((k) => k.endsWith(':result')) && !keys.some((k) => k.endsWith(':lock'));
+    if (!keys.some((k) => k.endsWith(':result'))) return false;
+    const locks = await Promise.all(keys.filter((k) => k.endsWith(':lock')).map((k) => client.get(k)));
+    return locks.every((value) => value === COMPLETED_LOCK_VALUE);
   }, 5_000, 5);
 }
 
@@ -269,6 +272,28 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     expect(a.events.some((e) => e.type === 'late-hit' && e.source === 'local')).toBe(true);
     expect(b.events.some((e) => e.type === 'late-hit' && e.source === 'shared')).toBe(true);
     expect(fresh.service.stats().lateHits).toBe(1);
+  });
+
+  it('still shares a stored outcome whose lock is gone (its holder died before giving it up): after WeChat says 40163 at most', async () => {
+    const [a] = await cluster(1);
+    const code = newCode();
+    const binding = newBinding();
+    const first = await a.service.exchange(request(code, binding, succeedAfter(5, identity('stored'))));
+    await outcomesStored(prefix);
+    // As if the holder had died between storing the outcome and giving up its lock, and the lock had expired since.
+    for (const lock of (await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'))) await redis.del(lock);
+    const [fresh] = await cluster(1);
+    const spent = failAfter(5, () => new WechatApiError(40163, 'code been used', '/sns/oauth2/access_token'));
+    await expect(fresh.service.exchange(request(code, binding, spent))).resolves.toEqual(first);
+    // A claim that reads with its lock attempt finds the outcome at once; one that reads only under a completion
+    // marker (a separate cache) exchanges, and keeps the stored outcome when WeChat says the code was used.
+    expect(spent.calls).toBeLessThanOrEqual(1);
+    // Either way the lock ends as it does after any completion, so the next duplicate is not sent to WeChat.
+    await outcomesStored(prefix);
+    await expect(fresh.service.exchange(request(code, binding, spent))).resolves.toEqual(first);
+    const [another] = await cluster(1);
+    await expect(another.service.exchange(request(code, binding, spent))).resolves.toEqual(first);
+    expect(spent.calls).toBeLessThanOrEqual(1);
   });
 
   it.each([
@@ -443,8 +468,10 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
       expect(value).not.toContain(binding);
       expect(value).not.toContain(secretValue.accessToken);
       expect(value).not.toContain(secretValue.openid);
-      // Hash tag: lock and result of one code share a Redis Cluster slot.
-      expect(key).toMatch(new RegExp(`${prefix}:\\{[A-Za-z0-9_-]{43}\\}:result$`));
+      // Hash tag: lock and result of one code share a Redis Cluster slot. What remains is the outcome and, with a
+      // separate store, the lock turned into a completion marker.
+      expect(key).toMatch(new RegExp(`${prefix}:\\{[A-Za-z0-9_-]{43}\\}:(result|lock)$`));
+      if (key.endsWith(':lock')) expect(value).toBe(COMPLETED_LOCK_VALUE);
     }
     const logged = a.logger.lines.map((l) => l.message).join('\n');
     expect(logged).not.toContain(code);

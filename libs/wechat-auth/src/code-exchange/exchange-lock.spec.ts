@@ -107,6 +107,22 @@ describe.each([
     expect(await b.release(k, 'token-b')).toBe(true);
   });
 
+  it('gives a marker to exactly one of many contenders taking it over, as a lock of their own; never a live lock', async () => {
+    const k = key();
+    await a.tryAcquire(k, 'token-a', 5_000);
+    expect(await b.takeOverCompleted(k, 'token-b', 5_000)).toBe(false);
+    expect(await a.markCompleted(k, 'token-a', 60_000)).toBe(true);
+    const takers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).takeOverCompleted(k, `t${i}`, 150)),
+    );
+    expect(takers.filter(Boolean)).toHaveLength(1);
+    const winner = `t${takers.indexOf(true)}`;
+    const attempt = await b.tryAcquire(k, 'token-c', 5_000);
+    expect(attempt).toMatchObject({ acquired: false, completed: false });
+    expect((attempt as { remainingMs: number }).remainingMs).toBeLessThanOrEqual(150);
+    expect(await a.release(k, winner)).toBe(true);
+  });
+
   it('lets exactly one of many concurrent contenders win', async () => {
     const k = key();
     const attempts = await Promise.all(
@@ -139,11 +155,15 @@ describe('MemoryExchangeLock bounds', () => {
     const lock = new MemoryExchangeLock(10_000, () => now);
     for (let i = 0; i < 50; i++) {
       await lock.tryAcquire(`k${i}`, `t${i}`, 1_000);
-      if (i % 2 === 0) await lock.markCompleted(`k${i}`, `t${i}`, 60_000);
+      if (i % 2 === 0) await lock.markCompleted(`k${i}`, `t${i}`, 2_000);
     }
     expect(lock.size).toBe(50);
     now += 1_001;
+    // The locks have expired; the markers (as long-lived as their outcomes) have not.
     await lock.tryAcquire('fresh', 'tf', 1_000);
+    expect(lock.size).toBe(26);
+    now += 1_000;
+    await lock.tryAcquire('fresher', 'tf', 1_000);
     expect(lock.size).toBe(1);
   });
 });

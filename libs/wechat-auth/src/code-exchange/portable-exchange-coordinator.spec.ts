@@ -37,19 +37,19 @@ class GatedStore implements ExchangeResultStore {
   }
 }
 
+/** Counts the reads of `store` from now on. */
+function countReads(store: GatedStore): () => number {
+  let reads = 0;
+  const get = store.get.bind(store);
+  store.get = (k: string) => {
+    reads++;
+    return get(k);
+  };
+  return () => reads;
+}
+
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Reads of a store that miss the first time (the read was applied before the write), then see it. */
-function staleFirstRead(store: ExchangeResultStore): (key: string) => Promise<string | undefined> {
-  let first = true;
-  return async (key) => {
-    if (first) {
-      first = false;
-      return undefined;
-    }
-    return store.get(key);
-  };
-}
 const key = new CodeExchangeKeys('spec-key-secret-of-enough-length', 'spec').derive('wxapp', 'CODE');
 const options = { resultTtlMs: 5_000, preferExisting: false };
 
@@ -74,7 +74,7 @@ async function completedCoordinator() {
 }
 
 describe('PortableExchangeCoordinator.complete with separate backends', () => {
-  it('wakes waiters with the outcome while it is still being stored, and releases the lock only once it is', async () => {
+  it('wakes waiters with the outcome while it is still being stored, and gives up the lock only once it is', async () => {
     const { store, lock, signal, coordinator } = unorderedCoordinator();
     expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
     const messages: string[] = [];
@@ -108,25 +108,44 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
     expect(late).toEqual(['sealed-outcome']);
   });
 
-  it('turns the lock into a completion marker, so that a claimer whose read came before the write still finds the outcome', async () => {
-    const { store, lock } = await completedCoordinator();
-    expect(await lock.tryAcquire(key.lockKey, 'other', 5_000)).toMatchObject({ acquired: false, completed: true });
-
-    // The claimer's read was applied before the write (separate backends: nothing orders the two), its lock
-    // attempt after the marker: it must read again rather than wait for the marker to expire.
-    const staleOnce = new PortableExchangeCoordinator(
-      'shared',
-      { get: staleFirstRead(store), set: (k, v, ttl) => store.set(k, v, ttl) },
-      lock,
-      new MemoryExchangeSignal(),
-    );
-    expect(await staleOnce.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
+  it('turns the lock into a completion marker living as long as the outcome; a claimer that finds it reads the outcome', async () => {
+    const { store, lock, coordinator } = await completedCoordinator();
+    const attempt = await lock.tryAcquire(key.lockKey, 'other', 5_000);
+    expect(attempt).toMatchObject({ acquired: false, completed: true });
+    // The outcome's TTL (options.resultTtlMs), not what was left of the lock's.
+    expect((attempt as { remainingMs: number }).remainingMs).toBeGreaterThan(options.resultTtlMs - 1_000);
+    const reads = countReads(store);
+    expect(await coordinator.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
+    expect(reads()).toBe(1);
   });
 
-  it('makes a claimer wait when the marker stands for an outcome that is gone (evicted), never exchange at once', async () => {
+  it('reads nothing when the claim gets the lock (no marker: no outcome), nor while a holder still exchanges', async () => {
+    const { store, coordinator } = unorderedCoordinator();
+    const reads = countReads(store);
+    expect(await coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
+    expect(await coordinator.claim(key, 'waiter', 5_000)).toMatchObject({ kind: 'wait' });
+    expect(reads()).toBe(0);
+  });
+
+  it('lets exactly one claimer take over a marker whose outcome is gone (evicted); the others wait on its lock', async () => {
     const { store, lock, coordinator } = await completedCoordinator();
     store.inner.clear();
-    expect(await coordinator.claim(key, 'late', 5_000)).toMatchObject({ kind: 'wait' });
+    const claims = await Promise.all(['late-1', 'late-2', 'late-3'].map((token) => coordinator.claim(key, token, 5_000)));
+    expect(claims.filter((c) => c.kind === 'acquired')).toHaveLength(1);
+    expect(claims.filter((c) => c.kind === 'wait')).toHaveLength(2);
+    expect(await lock.tryAcquire(key.lockKey, 'later', 5_000)).toMatchObject({ acquired: false, completed: false });
+  });
+
+  it('keeps an outcome stored by an earlier holder and marks the lock rather than freeing it (preferExisting)', async () => {
+    const { store, lock, signal, coordinator } = await completedCoordinator();
+    // A takeover: the earlier holder's marker is gone (it died between storing and marking), its outcome is not.
+    await lock.takeOverCompleted(key.lockKey, 'taker', 5_000);
+    const messages: string[] = [];
+    await signal.subscribe(key.channel, (message) => messages.push(message));
+    const kept = coordinator.complete(key, 'taker', 'second-outcome', { ...options, preferExisting: true });
+    await expect(kept).resolves.toBe('sealed-outcome');
+    expect(store.writesWaiting).toBe(0);
+    expect(messages).toEqual(['sealed-outcome']);
     expect(await lock.tryAcquire(key.lockKey, 'late', 5_000)).toMatchObject({ acquired: false, completed: true });
   });
 

@@ -1,10 +1,11 @@
 import type { ExchangeKey } from './code-exchange.keys.js';
 import { RETRY_MESSAGE, type ExchangeClaim, type ExchangeCoordinator } from './exchange-coordinator.js';
-import type { ExchangeLock } from './exchange-lock.js';
+import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
 import type { ExchangeResultStore } from './exchange-result-store.js';
 import type { ExchangeSignal } from './exchange-signal.js';
 
 const ignore = (): void => undefined;
+const ACQUIRED: ExchangeClaim = Object.freeze({ kind: 'acquired' });
 
 /** How the ports of a {@link PortableExchangeCoordinator} relate. */
 export interface PortableCoordinationOptions {
@@ -21,13 +22,17 @@ export interface PortableCoordinationOptions {
  * The portable protocol, built from ports: outcomes in an {@link ExchangeResultStore} (usually the app's
  * cache-manager cache), an {@link ExchangeLock} and an {@link ExchangeSignal}.
  *
- * Holders store the outcome before they give up the lock, so a claimer that gets the lock and only then reads the
- * store sees any outcome stored before. With ordered ports the claim sends the lock command and then the read in one
- * round trip, and the completion sends store, release and publish in one. Otherwise (separate backends) the claim
- * reads the outcome and tries the lock in parallel, one round trip of latency; the completion publishes the outcome
- * while it is being stored and, once it is, turns the lock into a completion marker for the rest of its lifetime
- * instead of releasing it. So a claimer that gets the lock knows no outcome was stored meanwhile, and one that finds
- * the marker knows to read the outcome again.
+ * Holders store the outcome before they give up the lock. With ordered ports the claim sends the lock command and
+ * then the read in one round trip (a claimer that gets the lock sees any outcome stored before), and the completion
+ * sends store, release and publish in one.
+ *
+ * Otherwise (separate backends) the completion publishes the outcome while it is being stored and, once it is, turns
+ * the lock into a completion marker that lives as long as the outcome, instead of releasing it. So a claim only tries
+ * the lock: one that gets it knows there is no outcome to read (the winner of every login sends one command, not
+ * two), one that finds the marker reads the outcome, and one that finds a holder waits for its wake-up. An outcome
+ * can outlive its marker only if its holder died between storing it and marking the lock (a one-round-trip window):
+ * the next claimer then exchanges again, WeChat answers that the code was used, and the service completes with
+ * `preferExisting`, which keeps the stored outcome.
  */
 export class PortableExchangeCoordinator implements ExchangeCoordinator {
   private readonly ordered: boolean;
@@ -42,8 +47,12 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     this.ordered = options.ordered === true;
   }
 
-  async claim(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
-    // Ordered: called in this order without waiting, the lock command is applied before the read.
+  claim(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+    return this.ordered ? this.claimOrdered(key, token, lockTtlMs) : this.claimUnordered(key, token, lockTtlMs);
+  }
+
+  private async claimOrdered(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+    // Called in this order without waiting, the lock command is applied before the read: one round trip.
     const attempting = this.lock.tryAcquire(key.lockKey, token, lockTtlMs);
     const reading = this.store.get(key.resultKey);
     const [attempt, stored] = await Promise.allSettled([attempting, reading]);
@@ -62,18 +71,30 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       if (acquired) this.lock.release(key.lockKey, token).catch(ignore);
       return { kind: 'result', envelope: stored.value };
     }
-    if (!attempt.value.acquired) {
-      const waiting: ExchangeClaim = { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
-      // Unordered, the read may have been applied before the holder stored its outcome and marked its lock: read
-      // again. Finding no outcome under a marker means it is gone already (evicted): wait for the marker to expire,
-      // as for a holder that died, and then exchange again.
-      if (this.ordered || !attempt.value.completed) return waiting;
-      const again = await this.store.get(key.resultKey);
-      return again === undefined ? waiting : { kind: 'result', envelope: again };
+    return attempt.value.acquired ? ACQUIRED : { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
+  }
+
+  private async claimUnordered(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+    let attempt: LockAttempt;
+    try {
+      attempt = await this.lock.tryAcquire(key.lockKey, token, lockTtlMs);
+    } catch (error) {
+      // The lock command may still have been applied (a timeout is not a "no"): give it back.
+      this.lock.release(key.lockKey, token).catch(ignore);
+      throw error;
     }
-    // Acquired, so no completion marker was there: nobody has stored an outcome within the lock's lifetime, and the
-    // read above (unordered, possibly applied before that) missed nothing.
-    return { kind: 'acquired' };
+    // Taken, so no marker was there: no outcome is stored, since a marker outlives the outcome it stands for. A
+    // winner (every login) reads nothing.
+    if (attempt.acquired) return ACQUIRED;
+    // Held by a holder still exchanging: its outcome comes with the wake-up message, or under its marker.
+    if (!attempt.completed) return { kind: 'wait', lockRemainingMs: attempt.remainingMs };
+    const stored = await this.store.get(key.resultKey);
+    if (stored !== undefined) return { kind: 'result', envelope: stored };
+    // A marker whose outcome is gone (evicted before its TTL): there is nothing left to share. Rather than let every
+    // duplicate wait out the marker, one claimer takes it over and exchanges (WeChat then says whether the code is
+    // still good); the others wait on that lock.
+    if (await this.lock.takeOverCompleted(key.lockKey, token, lockTtlMs)) return ACQUIRED;
+    return { kind: 'wait', lockRemainingMs: lockTtlMs };
   }
 
   async complete(
@@ -85,8 +106,13 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     if (options.preferExisting) {
       const existing = await this.store.get(key.resultKey);
       if (existing !== undefined) {
-        // Stored first (by the other holder), then released: a claimer that finds the lock free finds the outcome.
-        await Promise.all([this.lock.release(key.lockKey, token), this.signal.publish(key.channel, existing)]);
+        // Ordered claims read the outcome, so the lock can go. Unordered ones read only under a marker: turn the lock
+        // into one (living the full TTL: at worst it outlives this older outcome, and the claimer that finds it gone
+        // takes the marker over).
+        const freed = this.ordered
+          ? this.lock.release(key.lockKey, token)
+          : this.lock.markCompleted(key.lockKey, token, options.resultTtlMs);
+        await Promise.all([freed, this.signal.publish(key.channel, existing)]);
         return existing;
       }
     }

@@ -1,6 +1,6 @@
 import type { ExchangeLock, LockAttempt } from './exchange-lock.js';
 import type { RedisCoordinationConnection } from './redis-coordination.connection.js';
-import { COMPLETED_LOCK_VALUE, MARK_COMPLETED_SCRIPT, RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
+import { COMPARE_AND_SET_SCRIPT, COMPLETED_LOCK_VALUE, RELEASE_LOCK_SCRIPT } from './redis-scripts.js';
 
 /**
  * {@link ExchangeLock} shared by every instance: `SET key token NX PX ttl` (reporting the holder's remaining time
@@ -30,14 +30,12 @@ export class RedisExchangeLock implements ExchangeLock {
     return (await this.releaseAndPublish(key, token)) === 1;
   }
 
-  async markCompleted(key: string, token: string, maxTtlMs: number): Promise<boolean> {
-    const marked = await this.connection.runScript<number>(
-      MARK_COMPLETED_SCRIPT,
-      [key],
-      [token, COMPLETED_LOCK_VALUE, String(maxTtlMs)],
-      'unlock',
-    );
-    return Number(marked) === 1;
+  async markCompleted(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.compareAndSet(key, token, COMPLETED_LOCK_VALUE, ttlMs, 'unlock');
+  }
+
+  async takeOverCompleted(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.compareAndSet(key, COMPLETED_LOCK_VALUE, token, ttlMs, 'lock');
   }
 
   /** Compare-and-delete and, in the same round trip, a message on `channel`. */
@@ -45,5 +43,16 @@ export class RedisExchangeLock implements ExchangeLock {
     return Number(
       await this.connection.runScript<number>(RELEASE_LOCK_SCRIPT, [key], [token, channel, message], 'unlock'),
     );
+  }
+
+  private async compareAndSet(
+    key: string,
+    expected: string,
+    value: string,
+    ttlMs: number,
+    operation: 'lock' | 'unlock',
+  ): Promise<boolean> {
+    const set = await this.connection.runScript<number>(COMPARE_AND_SET_SCRIPT, [key], [expected, value, String(ttlMs)], operation);
+    return Number(set) === 1;
   }
 }

@@ -18,14 +18,13 @@ return released
 export const COMPLETED_LOCK_VALUE = 'completed';
 
 /**
- * Turns a lock still held by this token into a completion marker, keeping its expiry (at most maxTtlMs).
- * KEYS: lock. ARGV: token, marker, maxTtlMs. Returns 1 when this token held the lock.
+ * Compare-and-set: sets the key to a new value living ttlMs only if it holds the expected one (a compare SET cannot
+ * do alone). Turns a lock into a completion marker, and a marker whose outcome is gone back into a lock.
+ * KEYS: key. ARGV: expected, value, ttlMs. Returns 1 when it did.
  */
-export const MARK_COMPLETED_SCRIPT = defineRedisScript(`
+export const COMPARE_AND_SET_SCRIPT = defineRedisScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local remaining = redis.call('PTTL', KEYS[1])
-if remaining <= 0 then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', math.min(remaining, tonumber(ARGV[3])))
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `);
 
