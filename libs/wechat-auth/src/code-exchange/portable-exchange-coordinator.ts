@@ -127,9 +127,9 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     }
     // Separate backends. The wake-up message carries the outcome itself, so the waiters need not wait for the store's
     // write: it goes out alongside it, and duplicates on other instances finish a round trip earlier. Once the write
-    // is done, the lock becomes a completion marker rather than being released: a claimer whose read was applied
-    // before the write then finds the marker, not a free lock. The outcome is published again with it, for a waiter
-    // that subscribed in between (otherwise it would sleep until its next poll).
+    // is done, the lock becomes a completion marker rather than being released: claims read the store only under a
+    // marker (a free lock means no outcome). The outcome is published again with it, for a waiter that subscribed in
+    // between (otherwise it would sleep until its next poll).
     await Promise.all([
       this.store.set(key.resultKey, envelope, options.resultTtlMs),
       this.signal.publish(key.channel, envelope),
