@@ -274,19 +274,24 @@ describe.each(SHARED_MODES)('CodeExchangeService, $name', (mode) => {
     expect(fresh.service.stats().lateHits).toBe(1);
   });
 
-  it('still shares a stored outcome whose lock is gone (its holder died before giving it up): after WeChat says 40163 at most', async () => {
+  it.each([
+    ['40163 code been used', () => new WechatApiError(40163, 'code been used', '/sns/oauth2/access_token')],
+    ['-1 system busy', () => new WechatApiError(-1, 'system error', '/sns/oauth2/access_token')],
+    ['a transport timeout', () => new WechatTransportError('timeout', '/sns/oauth2/access_token')],
+  ])('still shares a stored outcome whose lock is gone (its holder died before giving it up): after WeChat answers %s at most', async (_label, answer) => {
     const [a] = await cluster(1);
     const code = newCode();
     const binding = newBinding();
     const first = await a.service.exchange(request(code, binding, succeedAfter(5, identity('stored'))));
     await outcomesStored(prefix);
-    // As if the holder had died between storing the outcome and giving up its lock, and the lock had expired since.
+    // As if the holder had died between storing the outcome and giving up its lock, and the lock had expired since
+    // (or the lock's Redis had lost its keys).
     for (const lock of (await scanKeys(redis, prefix)).filter((k) => k.endsWith(':lock'))) await redis.del(lock);
     const [fresh] = await cluster(1);
-    const spent = failAfter(5, () => new WechatApiError(40163, 'code been used', '/sns/oauth2/access_token'));
+    const spent = failAfter(5, answer);
     await expect(fresh.service.exchange(request(code, binding, spent))).resolves.toEqual(first);
     // A claim that reads with its lock attempt finds the outcome at once; one that reads only under a completion
-    // marker (a separate cache) exchanges, and keeps the stored outcome when WeChat says the code was used.
+    // marker (a separate cache) exchanges, and keeps the stored outcome when WeChat answers with an error.
     expect(spent.calls).toBeLessThanOrEqual(1);
     // Either way the lock ends as it does after any completion, so the next duplicate is not sent to WeChat.
     await outcomesStored(prefix);
@@ -650,6 +655,29 @@ describe('CodeExchangeService without Redis (single instance)', () => {
       expect(exchange.calls).toBe(2);
     } finally {
       await node.close();
+    }
+  });
+
+  it('serves a late duplicate on another instance from a shared cache, though each instance locks in process', async () => {
+    // No codeExchange.redis: the lock is in process, narrower than the cache the instances share. A free lock then
+    // says nothing about the cache, so a claim must read it.
+    const prefix = uniquePrefix('memshared');
+    const caches = [0, 1].map(() => createCache({ stores: [new Keyv({ store: new KeyvRedis(REDIS_URL) })] }));
+    const [a, b] = await Promise.all(caches.map((cache) => instance(base(prefix), cache)));
+    try {
+      const code = newCode();
+      const binding = newBinding();
+      const exchange = succeedAfter(5, identity('shared-cache'));
+      const first = await a.service.exchange(request(code, binding, exchange));
+      await eventually(async () => (await scanKeys(redis, prefix)).some((k) => k.endsWith(':result')), 5_000, 5);
+      await expect(b.service.exchange(request(code, binding, exchange))).resolves.toEqual(first);
+      expect(exchange.calls).toBe(1);
+      expect(b.service.stats().lateHits).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await Promise.all(caches.map((cache) => cache.disconnect()));
+      await deleteKeys(redis, prefix);
     }
   });
 

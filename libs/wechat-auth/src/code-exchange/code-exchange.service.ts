@@ -222,7 +222,8 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
         new RedisExchangeLock(connection),
         new RedisExchangeSignal(connection),
         // Without a cache, outcomes, lock and messages share the library's command connection, which keeps order.
-        { ordered: cache === undefined },
+        // With one, every instance writing to it takes this lock first.
+        { ordered: cache === undefined, lockCoversStore: true },
       );
     }
   }
@@ -444,14 +445,12 @@ export class CodeExchangeService implements OnModuleInit, OnModuleDestroy {
       throw error;
     }
     // If the lock may have expired, another instance may have stored an outcome: keep that one, so every duplicate
-    // gets the same answer. So too when WeChat says the code was used: an earlier exchange may have stored its outcome
-    // and died before marking its lock. Otherwise the outcome is ours to store; with shared coordination that is a
-    // round trip the user need not wait for: it completes in the background, while duplicates in this process are
-    // served from the flight table and those elsewhere wait on the lock and its wake-up.
-    const preferExisting =
-      takeover ||
-      elapsed(acquiredAt) >= lockTtlMs - this.abortMarginMs ||
-      ('error' in settled && settled.error instanceof WechatApiError && settled.error.category === 'code-unusable');
+    // gets the same answer. So too after any error answer: the code may have been spent by an earlier exchange whose
+    // outcome is stored though its lock said nothing (its holder died before marking it, the lock's Redis lost its
+    // keys), and a spent code cannot succeed twice. Otherwise the outcome is ours to store; with shared coordination
+    // that is a round trip the user need not wait for: it completes in the background, while duplicates in this
+    // process are served from the flight table and those elsewhere wait on the lock and its wake-up.
+    const preferExisting = takeover || elapsed(acquiredAt) >= lockTtlMs - this.abortMarginMs || 'error' in settled;
     let stored = envelope;
     if (preferExisting || coordinator.scope !== 'shared') {
       stored = await this.complete(coordinator, key, token, envelope, preferExisting);

@@ -84,7 +84,8 @@ describe.each([
 
   it('becomes a completion marker only for its holder, which nobody can take and which says so', async () => {
     const k = key();
-    await a.tryAcquire(k, 'token-a', 5_000);
+    // A 1 s lock marked for 5 s: the marker lives as long as the outcome, not what was left of the lock.
+    await a.tryAcquire(k, 'token-a', 1_000);
     expect(await b.tryAcquire(k, 'token-b', 5_000)).toMatchObject({ acquired: false, completed: false });
     expect(await b.markCompleted(k, 'token-b', 5_000)).toBe(false);
     expect(await a.markCompleted(k, 'token-a', 5_000)).toBe(true);
@@ -144,6 +145,22 @@ describe('RedisExchangeLock keys', () => {
 });
 
 describe('MemoryExchangeLock bounds', () => {
+  it('drops the oldest completion markers first when full of live entries, keeping exchanges under way', async () => {
+    const lock = new MemoryExchangeLock(3);
+    for (const k of ['m1', 'm2']) {
+      await lock.tryAcquire(k, `t-${k}`, 60_000);
+      await lock.markCompleted(k, `t-${k}`, 60_000);
+    }
+    await lock.tryAcquire('l1', 't-l1', 60_000);
+    await lock.tryAcquire('l2', 't-l2', 60_000);
+    await lock.tryAcquire('l3', 't-l3', 60_000);
+    expect(lock.size).toBeLessThanOrEqual(3);
+    // Both markers went before any lock did.
+    for (const k of ['l1', 'l2', 'l3']) expect(await lock.tryAcquire(k, 'y', 60_000)).toMatchObject({ acquired: false, completed: false });
+    expect(await lock.tryAcquire('m1', 'x', 60_000)).toEqual({ acquired: true });
+    expect(await lock.release('l3', 't-l3')).toBe(true);
+  });
+
   it('never holds more than maxEntries locks', async () => {
     const lock = new MemoryExchangeLock(3);
     for (let i = 0; i < 10; i++) await lock.tryAcquire(`k${i}`, 't', 60_000);

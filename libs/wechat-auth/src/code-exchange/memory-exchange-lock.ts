@@ -77,15 +77,22 @@ export class MemoryExchangeLock implements ExchangeLock {
     }
   }
 
+  /**
+   * Full: every entry is live (forgetExpiredOldest has dropped the expired ones at the front of each map), which
+   * means more exchanges within a lifetime than maxEntries. Drops the oldest, markers first (their outcomes are
+   * stored; a lock is an exchange under way): O(1) per entry, however full.
+   */
   private prune(now: number): void {
-    for (const [key, held] of this.locks) if (held.expiresAt <= now) this.locks.delete(key);
-    for (const [key, expiresAt] of this.markers) if (expiresAt <= now) this.markers.delete(key);
-    // Still full: every entry is live, which means more concurrent exchanges than maxEntries. Drop the oldest,
-    // markers first (their outcomes are stored; a lock is an exchange under way).
+    this.forgetExpiredOldest(now);
     while (this.size >= this.maxEntries) {
-      const oldest = this.markers.keys().next().value ?? this.locks.keys().next().value;
-      if (oldest === undefined) break;
-      if (!this.markers.delete(oldest)) this.locks.delete(oldest);
+      const oldestMarker = this.markers.keys().next();
+      if (!oldestMarker.done) {
+        this.markers.delete(oldestMarker.value);
+        continue;
+      }
+      const oldestLock = this.locks.keys().next();
+      if (oldestLock.done) break;
+      this.locks.delete(oldestLock.value);
     }
   }
 }

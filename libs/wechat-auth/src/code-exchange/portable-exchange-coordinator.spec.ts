@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
 import { CodeExchangeKeys } from './code-exchange.keys.js';
 import type { ExchangeResultStore } from './exchange-result-store.js';
@@ -53,19 +54,22 @@ const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve
 const key = new CodeExchangeKeys('spec-key-secret-of-enough-length', 'spec').derive('wxapp', 'CODE');
 const options = { resultTtlMs: 5_000, preferExisting: false };
 
-function unorderedCoordinator() {
+/**
+ * Separate backends: not ordered, as with an injected cache-manager cache. By default the lock covers every writer of
+ * the store (the Redis lock beside a shared cache), so claims only try the lock.
+ */
+function unorderedCoordinator(lockCoversStore = true) {
   const store = new GatedStore();
   const lock = new MemoryExchangeLock(100);
   const signal = new MemoryExchangeSignal();
-  // Separate backends: not ordered, as with an injected cache-manager cache.
-  const coordinator = new PortableExchangeCoordinator('shared', store, lock, signal);
+  const coordinator = new PortableExchangeCoordinator('shared', store, lock, signal, { lockCoversStore });
   return { store, lock, signal, coordinator };
 }
 
-/** An unordered coordinator whose holder has claimed, stored and completed `sealed-outcome`. */
+/** An unordered coordinator whose holder has claimed (a 1 s lock), stored and completed `sealed-outcome`. */
 async function completedCoordinator() {
   const parts = unorderedCoordinator();
-  expect(await parts.coordinator.claim(key, 'holder', 5_000)).toEqual({ kind: 'acquired' });
+  expect(await parts.coordinator.claim(key, 'holder', 1_000)).toEqual({ kind: 'acquired' });
   const completing = parts.coordinator.complete(key, 'holder', 'sealed-outcome', options);
   await flush();
   parts.store.completeWrites();
@@ -112,7 +116,7 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
     const { store, lock, coordinator } = await completedCoordinator();
     const attempt = await lock.tryAcquire(key.lockKey, 'other', 5_000);
     expect(attempt).toMatchObject({ acquired: false, completed: true });
-    // The outcome's TTL (options.resultTtlMs), not what was left of the lock's.
+    // The outcome's TTL (options.resultTtlMs), not what was left of the holder's 1 s lock.
     expect((attempt as { remainingMs: number }).remainingMs).toBeGreaterThan(options.resultTtlMs - 1_000);
     const reads = countReads(store);
     expect(await coordinator.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
@@ -136,17 +140,41 @@ describe('PortableExchangeCoordinator.complete with separate backends', () => {
     expect(await lock.tryAcquire(key.lockKey, 'later', 5_000)).toMatchObject({ acquired: false, completed: false });
   });
 
-  it('keeps an outcome stored by an earlier holder and marks the lock rather than freeing it (preferExisting)', async () => {
-    const { store, lock, signal, coordinator } = await completedCoordinator();
-    // A takeover: the earlier holder's marker is gone (it died between storing and marking), its outcome is not.
-    await lock.takeOverCompleted(key.lockKey, 'taker', 5_000);
+  it('reads twice before taking a marker over: a cache may answer a failed read as a miss', async () => {
+    const { store, lock, coordinator } = await completedCoordinator();
+    const get = store.get.bind(store);
+    let reads = 0;
+    store.get = (k: string) => (++reads === 1 ? Promise.resolve(undefined) : get(k));
+    expect(await coordinator.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
+    expect(reads).toBe(2);
+    expect(await lock.tryAcquire(key.lockKey, 'later', 5_000)).toMatchObject({ acquired: false, completed: true });
+  });
+
+  it('keeps an outcome that outlived its lock (holder died before marking) and marks the lock (preferExisting)', async () => {
+    const { store, lock, signal, coordinator } = unorderedCoordinator();
+    expect(await coordinator.claim(key, 'holder', 50)).toEqual({ kind: 'acquired' });
+    // The holder stored its outcome and died before marking its lock, which then expired.
+    await store.inner.set(key.resultKey, 'sealed-outcome', options.resultTtlMs);
+    await sleep(80);
+    // A claim that only tries the lock reads nothing: it exchanges, and its error answer prefers what is stored.
+    expect(await coordinator.claim(key, 'next', 5_000)).toEqual({ kind: 'acquired' });
     const messages: string[] = [];
     await signal.subscribe(key.channel, (message) => messages.push(message));
-    const kept = coordinator.complete(key, 'taker', 'second-outcome', { ...options, preferExisting: true });
-    await expect(kept).resolves.toBe('sealed-outcome');
+    await expect(coordinator.complete(key, 'next', 'error-outcome', { ...options, preferExisting: true })).resolves.toBe(
+      'sealed-outcome',
+    );
     expect(store.writesWaiting).toBe(0);
     expect(messages).toEqual(['sealed-outcome']);
-    expect(await lock.tryAcquire(key.lockKey, 'late', 5_000)).toMatchObject({ acquired: false, completed: true });
+    // Marked, not freed: the next claimer reads the outcome instead of exchanging again.
+    expect(await lock.tryAcquire(key.lockKey, 'other', 5_000)).toMatchObject({ acquired: false, completed: true });
+    expect(await coordinator.claim(key, 'late', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
+  });
+
+  it('reads the store with the lock when the lock is narrower than the store (an in-process lock, a shared cache)', async () => {
+    const { store, coordinator } = unorderedCoordinator(false);
+    // Another instance, under its own in-process lock, stored the outcome.
+    await store.inner.set(key.resultKey, 'sealed-outcome', options.resultTtlMs);
+    expect(await coordinator.claim(key, 'here', 5_000)).toEqual({ kind: 'result', envelope: 'sealed-outcome' });
   });
 
   it('keeps the lock when the write fails, so that no claimer mistakes a free lock for a missing outcome', async () => {

@@ -16,6 +16,13 @@ export interface PortableCoordinationOptions {
    * on its own connection.
    */
   ordered?: boolean;
+  /**
+   * Every instance that writes the store takes this lock first (a Redis lock beside a cache that the instances
+   * share). Unordered, a free lock then means nothing is stored (the completion marker lives as long as the
+   * outcome), so a claim only tries the lock and reads the store only under a marker. Leave false when the lock is
+   * narrower than the store (an in-process lock beside a shared cache): claims then read the store as well.
+   */
+  lockCoversStore?: boolean;
 }
 
 /**
@@ -27,15 +34,18 @@ export interface PortableCoordinationOptions {
  * sends store, release and publish in one.
  *
  * Otherwise (separate backends) the completion publishes the outcome while it is being stored and, once it is, turns
- * the lock into a completion marker that lives as long as the outcome, instead of releasing it. So a claim only tries
- * the lock: one that gets it knows there is no outcome to read (the winner of every login sends one command, not
- * two), one that finds the marker reads the outcome, and one that finds a holder waits for its wake-up. An outcome
- * can outlive its marker only if its holder died between storing it and marking the lock (a one-round-trip window):
- * the next claimer then exchanges again, WeChat answers that the code was used, and the service completes with
- * `preferExisting`, which keeps the stored outcome.
+ * the lock into a completion marker that lives as long as the outcome, instead of releasing it. A claim reads the
+ * store and tries the lock in parallel, and reads again when it meets a marker (its first read may have been applied
+ * before the write). When the lock covers every writer of the store (`lockCoversStore`), a claim only tries the
+ * lock: one that gets it knows there is no outcome to read (the winner of every login sends one command, not two),
+ * one that finds the marker reads the outcome, and one that finds a holder waits for its wake-up. An outcome can
+ * outlive its marker (its holder died between storing it and marking the lock, the lock's Redis lost its keys, a
+ * slow write outlived the lock): the next claimer then exchanges again, WeChat answers with an error (the code is
+ * spent), and the service completes any error answer with `preferExisting`, which keeps the stored outcome.
  */
 export class PortableExchangeCoordinator implements ExchangeCoordinator {
   private readonly ordered: boolean;
+  private readonly claimsByLockOnly: boolean;
 
   constructor(
     readonly scope: 'shared' | 'in-process',
@@ -45,14 +55,16 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     options: PortableCoordinationOptions = {},
   ) {
     this.ordered = options.ordered === true;
+    this.claimsByLockOnly = !this.ordered && options.lockCoversStore === true;
   }
 
   claim(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
-    return this.ordered ? this.claimOrdered(key, token, lockTtlMs) : this.claimUnordered(key, token, lockTtlMs);
+    return this.claimsByLockOnly ? this.claimByLock(key, token, lockTtlMs) : this.claimAndRead(key, token, lockTtlMs);
   }
 
-  private async claimOrdered(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
-    // Called in this order without waiting, the lock command is applied before the read: one round trip.
+  /** Tries the lock and reads the store in one go: one round trip of latency (ordered: of commands too). */
+  private async claimAndRead(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+    // Ordered: called in this order without waiting, the lock command is applied before the read.
     const attempting = this.lock.tryAcquire(key.lockKey, token, lockTtlMs);
     const reading = this.store.get(key.resultKey);
     const [attempt, stored] = await Promise.allSettled([attempting, reading]);
@@ -71,10 +83,18 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
       if (acquired) this.lock.release(key.lockKey, token).catch(ignore);
       return { kind: 'result', envelope: stored.value };
     }
-    return attempt.value.acquired ? ACQUIRED : { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
+    if (!attempt.value.acquired) {
+      // Unordered, the read may have been applied before the holder stored its outcome and marked its lock.
+      if (this.ordered || !attempt.value.completed) return { kind: 'wait', lockRemainingMs: attempt.value.remainingMs };
+      return this.claimUnderMarker(key, token, lockTtlMs);
+    }
+    // Acquired. Ordered, the read came after the lock and missed nothing. Unordered, there was no marker: no holder of
+    // this lock stored an outcome the read could have missed.
+    return ACQUIRED;
   }
 
-  private async claimUnordered(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+  /** Tries the lock only; reads the store under a completion marker (see {@link PortableCoordinationOptions}). */
+  private async claimByLock(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
     let attempt: LockAttempt;
     try {
       attempt = await this.lock.tryAcquire(key.lockKey, token, lockTtlMs);
@@ -88,13 +108,25 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     if (attempt.acquired) return ACQUIRED;
     // Held by a holder still exchanging: its outcome comes with the wake-up message, or under its marker.
     if (!attempt.completed) return { kind: 'wait', lockRemainingMs: attempt.remainingMs };
-    const stored = await this.store.get(key.resultKey);
+    return this.claimUnderMarker(key, token, lockTtlMs);
+  }
+
+  /** The lock is a completion marker: the outcome is stored, unless it is gone. */
+  private async claimUnderMarker(key: ExchangeKey, token: string, lockTtlMs: number): Promise<ExchangeClaim> {
+    // A cache may answer a failed read as a miss (cache-manager and Keyv do): one miss is not proof enough.
+    const stored = (await this.store.get(key.resultKey)) ?? (await this.store.get(key.resultKey));
     if (stored !== undefined) return { kind: 'result', envelope: stored };
     // A marker whose outcome is gone (evicted before its TTL): there is nothing left to share. Rather than let every
     // duplicate wait out the marker, one claimer takes it over and exchanges (WeChat then says whether the code is
-    // still good); the others wait on that lock.
-    if (await this.lock.takeOverCompleted(key.lockKey, token, lockTtlMs)) return ACQUIRED;
-    return { kind: 'wait', lockRemainingMs: lockTtlMs };
+    // still good; an error answer keeps any outcome stored meanwhile); the others wait on that lock.
+    let tookOver: boolean;
+    try {
+      tookOver = await this.lock.takeOverCompleted(key.lockKey, token, lockTtlMs);
+    } catch (error) {
+      this.lock.release(key.lockKey, token).catch(ignore);
+      throw error;
+    }
+    return tookOver ? ACQUIRED : { kind: 'wait', lockRemainingMs: lockTtlMs };
   }
 
   async complete(
@@ -106,9 +138,9 @@ export class PortableExchangeCoordinator implements ExchangeCoordinator {
     if (options.preferExisting) {
       const existing = await this.store.get(key.resultKey);
       if (existing !== undefined) {
-        // Ordered claims read the outcome, so the lock can go. Unordered ones read only under a marker: turn the lock
-        // into one (living the full TTL: at worst it outlives this older outcome, and the claimer that finds it gone
-        // takes the marker over).
+        // Ordered claims read the outcome, so the lock can go. Unordered, a marker is what tells claims that the
+        // outcome is stored (those that only try the lock read nothing else): turn the lock into one (living the full
+        // TTL: at worst it outlives this older outcome, and the claimer that finds it gone takes the marker over).
         const freed = this.ordered
           ? this.lock.release(key.lockKey, token)
           : this.lock.markCompleted(key.lockKey, token, options.resultTtlMs);
