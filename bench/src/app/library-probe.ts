@@ -52,7 +52,8 @@ export function instrumentCodeExchange(id: StrategyId, service: CodeExchangeServ
     if (!record || record.strategy !== id) return;
     switch (event.type) {
       case 'winner':
-        record.libraryEvent = event.takeover ? 'winner (takeover)' : 'winner';
+        // A winner that coordinated in process (Redis timed out or the breaker was open) may be a second exchange.
+        record.libraryEvent = `${event.takeover ? 'winner (takeover)' : 'winner'}${event.coordination === 'in-process' ? ' in process' : ''}`;
         record.libraryDurationMs = event.durationMs;
         record.libraryExchangeMs = event.exchangeMs;
         break;
