@@ -204,7 +204,7 @@ async function main(): Promise<number> {
     if ('pid' in redisProcess) isolationTargets.push(redisProcess);
     isolation = await prepareIsolation(isolationTargets, config.isolate);
     const isolationNote = isolation.available
-      ? `${isolation.targets.map((t) => t.name).join(', ')} (every thread) at SCHED_FIFO 1 during the duplicate phase and the unloaded floor` +
+      ? `${isolation.targets.map((t) => t.name).join(', ')} (main threads) at SCHED_FIFO 1 during the duplicate phase and the unloaded floor` +
         ('reason' in redisProcess ? `; Redis not isolated: ${redisProcess.reason}` : '')
       : `not isolated: ${isolation.reason}`;
     log(`scheduling: ${isolationNote}`);

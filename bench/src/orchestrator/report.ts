@@ -286,7 +286,7 @@ export function renderMarkdown(
     `- CPU idle states: ${run.wakeLatency}. Without the hold, an idle virtual CPU halts between requests and waking it adds up to a few ms to any round trip, whatever the strategy (\`--no-latency-hold\` measures that way).`,
     `- Scheduling: ${run.isolation}. The load generator (the browsers) and the emulator (WeChat) stand for other machines but share ` +
       'the cores here; a reply for an instance that arrives while they hold every core waits for one, whatever the strategy. ' +
-      'Real-time priority for every thread of the system under test lets it take a core at once, as if the stand-ins ' +
+      'Real-time priority for the main threads of the system under test lets them take a core at once, as if the stand-ins ' +
       'ran elsewhere; every strategy gets it alike. It is not used at saturation (throughput, heavy load), where it would starve ' +
       'the load generator.' +
       (run.isolated ? ' The library\'s rows also ran without it: see "Without isolation" below (`--no-isolation` runs every phase that way).' : ''),

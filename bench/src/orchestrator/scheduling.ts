@@ -11,18 +11,14 @@ import { readFile } from 'node:fs/promises';
  * task's share, not how soon it runs after waking; an A/B was inconclusive), nor does a shorter EEVDF slice (measured:
  * no change). SCHED_FIFO does: a real-time thread that wakes takes a core from a normal one at once.
  *
- * Every thread of each process is raised: an instance's event loop and V8's helper threads, Redis's command thread
- * and its background threads. Raising only the main threads (as earlier runs did) left V8's GC helpers at normal
- * scheduling, below the real-time main threads they work for: now and then a collection apparently waited until the
- * kernel's real-time throttling (95% of each second) let them run, and the instance stood still for about a second
- * (stalls and garbage-collection pauses of 922-997 ms in five isolated phases of recent runs, "sched: RT throttling
- * activated" in the kernel log; past the 500 ms command timeout, an instance coordinates in process). Threads and
- * processes created while raised start at normal scheduling (reset-on-fork), and the throttling still bounds what a
- * runaway thread could take. It is never used at saturation (the throughput phase, the heavy-load phase), where it
- * would starve the load generator.
+ * Only the main thread of each process is raised: an instance's event loop, Redis's command thread. V8's GC helpers,
+ * libuv's pool and Redis's background threads and children keep normal scheduling (even those created while it is
+ * raised: reset-on-fork), and the kernel's real-time throttling (by default 95% of each second) bounds what a runaway
+ * thread could take. It is never used at saturation (the
+ * throughput phase, the heavy-load phase), where it would starve the load generator.
  */
 
-/** A process whose threads are raised during the isolated phases. */
+/** A process whose main thread is raised during the isolated phases. */
 export interface IsolationTarget {
   name: string;
   pid: number;
@@ -57,8 +53,7 @@ function chrtArgs(pid: number, to: SchedulingPolicy): string[] {
   // Raised with reset-on-fork: a thread or process the target creates meanwhile (libuv's pool started late, a
   // Redis BGSAVE child) starts at normal scheduling instead of inheriting real-time priority nobody would restore.
   const resetOnFork = to.policy === SCHED_FIFO ? ['-R'] : [];
-  // -a: every thread of the process (see the module's comment), each put back to the policy its main thread had.
-  return ['-a', ...resetOnFork, flag, '-p', String(to.policy === SCHED_FIFO || to.policy === 2 ? to.priority : 0), String(pid)];
+  return [...resetOnFork, flag, '-p', String(to.policy === SCHED_FIFO || to.policy === 2 ? to.priority : 0), String(pid)];
 }
 
 function chrtFailure(error: unknown): string {
@@ -87,7 +82,7 @@ export interface SchedulingIsolation {
   /** Whether any target may be raised now (from the start of `enter()` until a restore has finished). */
   readonly entered: boolean;
   /**
-   * Raises every thread of every target to SCHED_FIFO 1 (threads and processes created meanwhile start at normal
+   * Raises every target's main thread to SCHED_FIFO 1 (threads and processes it creates meanwhile start at normal
    * scheduling). If any target refuses, every target is put back before this rejects. No-op when unavailable,
    * already entered, or closed.
    */
