@@ -225,6 +225,8 @@ describe('npm run bench -- --tiny', () => {
     const labels = [
       'upstream only',
       'floor: two round trips',
+      'hand-written minimum, outcome in plain JSON',
+      'hand-written minimum, outcome sealed to the browser',
       'nestjs-wechat-auth (fast path)',
       'nestjs-wechat-auth (no CacheModule)',
       'nestjs-wechat-auth (CacheModule with @keyv/redis)',

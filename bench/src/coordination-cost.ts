@@ -12,6 +12,12 @@
  * - *floor*: the least any cross-instance design does per login: two round trips to Redis (take a lock before the
  *   exchange, store the outcome after it, with an outcome-sized payload) on a bare socket that writes each command
  *   at once and counts one-line replies;
+ * - *hand-written minimum*: what a team would write by hand for the same guarantees, on node-redis, with none of the
+ *   library's failure handling: an in-process single-flight map, one Lua script to read the outcome or take the lock,
+ *   the exchange, one script to store the outcome and release; with the outcome *sealed* to the browser (an HMAC key
+ *   id, an HMAC-derived key, AES-256-GCM: what the library does) or stored *in plain JSON* (what the polling-lock
+ *   baselines of the full benchmark do, which is why a replayed code signs in there). The gap between the library
+ *   and the sealed minimum is what its own structure costs; the gap between the two minimums, the sealing;
  * - the library: `redisFastPath`, without a CacheModule (both given the Redis URL), with the README's CacheModule
  *   (a cache-manager cache over @keyv/redis, beside the URL), and in process (no Redis).
  *
@@ -24,7 +30,7 @@
  * and every variant costs more per exchange (measured: the fast path about 100-120 µs instead of 75-105). The
  * default keeps the loop busy, which isolates the coordination's own work.
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { cpus } from 'node:os';
@@ -34,6 +40,7 @@ import { performance } from 'node:perf_hooks';
 import KeyvRedis from '@keyv/redis';
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
+import { createClient } from 'redis';
 import { CodeExchangeService } from 'nestjs-wechat-auth';
 import { redisAddress } from './orchestrator/environment.js';
 
@@ -100,6 +107,78 @@ class BareRedis {
   }
 }
 
+/** Read the outcome, or take the lock: {1, outcome} | {2} (taken) | {3} (held by another). KEYS: result, lock. */
+const MINIMAL_CLAIM = `local stored = redis.call('GET', KEYS[1])
+if stored then return {1, stored} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
+return {3}`;
+/** Store the outcome unless one is stored, release the lock if still ours. KEYS: result, lock. */
+const MINIMAL_COMPLETE = `redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
+/**
+ * The hand-written minimum (see the header): one login's coordinated exchange with nothing but the essentials. Only
+ * the path every code takes here is written (each code is new, so the claim always takes the lock); any other answer
+ * throws, so that the variant cannot silently measure something else.
+ */
+class MinimalCoordination {
+  private readonly flights = new Map<string, Promise<unknown>>();
+  private readonly idKey = createHmac('sha256', 'bench-coordination-cost-secret').update('id').digest();
+  private readonly sealKey = createHmac('sha256', 'bench-coordination-cost-secret').update('seal').digest();
+
+  private constructor(
+    private readonly redis: ReturnType<typeof createClient>,
+    private readonly prefix: string,
+    private readonly sealed: boolean,
+    private readonly claimSha: string,
+    private readonly completeSha: string,
+  ) {}
+
+  static async open(redisUrl: string, prefix: string, sealed: boolean): Promise<MinimalCoordination> {
+    const redis = createClient({ url: redisUrl });
+    await redis.connect();
+    const [claimSha, completeSha] = await Promise.all([redis.scriptLoad(MINIMAL_CLAIM), redis.scriptLoad(MINIMAL_COMPLETE)]);
+    return new MinimalCoordination(redis, prefix, sealed, claimSha, completeSha);
+  }
+
+  exchange(code: string, binding: string): Promise<unknown> {
+    const id = this.sealed ? createHmac('sha256', this.idKey).update(`wxbenchcoordination:${code}`).digest('base64url') : code;
+    const running = this.flights.get(id);
+    if (running) return running;
+    const flight = this.lead(id, binding).finally(() => this.flights.delete(id));
+    this.flights.set(id, flight);
+    return flight;
+  }
+
+  close(): Promise<void> {
+    return this.redis.close();
+  }
+
+  private async lead(id: string, binding: string): Promise<unknown> {
+    const resultKey = `${this.prefix}:{${id}}:result`;
+    const lockKey = `${this.prefix}:{${id}}:lock`;
+    const token = randomBytes(16).toString('base64url');
+    const claim = (await this.redis.sendCommand(['EVALSHA', this.claimSha, '2', resultKey, lockKey, token, '10000'])) as [number];
+    if (Number(claim[0]) !== 2) throw new Error('the hand-written minimum met a code that was not new: its figure would be wrong');
+    const value = await upstream();
+    const plaintext = JSON.stringify({ v: value });
+    let stored = plaintext;
+    if (this.sealed) {
+      const iv = randomBytes(12);
+      const key = createHmac('sha256', this.sealKey).update(`${id}.${binding}`).digest();
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(Buffer.from(id));
+      const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      stored = Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64url');
+    }
+    // Not awaited, like the library's: the user need not wait for the store.
+    void this.redis.sendCommand(['EVALSHA', this.completeSha, '2', resultKey, lockKey, token, stored, '1000']).catch(() => undefined);
+    // Duplicates would get the outcome as stored: the winner gets the same (JSON) value.
+    return (JSON.parse(plaintext) as { v: unknown }).v;
+  }
+}
+
 async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
   const service = (id: string, extra: Record<string, unknown>, cache?: ConstructorParameters<typeof CodeExchangeService>[1]) =>
     new CodeExchangeService({ keySecret: 'bench-coordination-cost-secret', keyPrefix: `${prefix}:${id}`, resultTtlMs: 1_000, ...extra }, cache, SILENT_LOGGER);
@@ -115,6 +194,8 @@ async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
     if (s.health() !== 'up') throw new Error(`The library could not reach Redis at ${redisAddress(redisUrl)}: start one or set REDIS_URL.`);
   }
   const bare = await BareRedis.open(redisUrl);
+  const minimalPlain = await MinimalCoordination.open(redisUrl, `${prefix}:minplain`, false);
+  const minimalSealed = await MinimalCoordination.open(redisUrl, `${prefix}:minsealed`, true);
   // An outcome as the library stores it is ~0.6 KB of base64url: the floor stores as much.
   const envelope = `v2.${randomBytes(450).toString('base64url')}`;
   const viaLibrary = (s: CodeExchangeService) => (code: string, binding: string) =>
@@ -134,6 +215,18 @@ async function variants(redisUrl: string, prefix: string): Promise<Variant[]> {
         return value;
       },
       close: async () => bare.close(),
+    },
+    {
+      id: 'minimal-plain',
+      label: 'hand-written minimum, outcome in plain JSON',
+      exchange: (code, binding) => minimalPlain.exchange(code, binding),
+      close: () => minimalPlain.close(),
+    },
+    {
+      id: 'minimal-sealed',
+      label: 'hand-written minimum, outcome sealed to the browser',
+      exchange: (code, binding) => minimalSealed.exchange(code, binding),
+      close: () => minimalSealed.close(),
     },
     {
       id: 'fast',
