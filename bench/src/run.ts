@@ -192,7 +192,8 @@ async function main(): Promise<number> {
             BENCH_PROFILE_KIND: config.heapProfile ? 'heap' : 'cpu',
           },
           60_000,
-          ['--expose-gc'],
+          // Diagnostics may add V8 flags that NODE_OPTIONS refuses (--log-deopt, --logfile=...): see bench/README.
+          ['--expose-gc', ...(process.env.BENCH_INSTANCE_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
         ),
       ),
     );
