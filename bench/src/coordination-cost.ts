@@ -15,9 +15,10 @@
  * - *hand-written minimum*: what a team would write by hand for the same guarantees, on node-redis, with none of the
  *   library's failure handling: an in-process single-flight map, one Lua script to read the outcome or take the lock,
  *   the exchange, one script to store the outcome and release; with the outcome *sealed* to the browser (an HMAC key
- *   id, an HMAC-derived key, AES-256-GCM: what the library does) or stored *in plain JSON* (what the polling-lock
- *   baselines of the full benchmark do, which is why a replayed code signs in there). The gap between the library
- *   and the sealed minimum is what its own structure costs; the gap between the two minimums, the sealing;
+ *   id, an HMAC-derived key, AES-256-GCM: what the library does) or stored *in plain JSON* under the raw code (what
+ *   the polling-lock baselines of the full benchmark do, which is why a replayed code signs in there). The gap
+ *   between the library and the sealed minimum is what its own structure costs; the gap between the two minimums,
+ *   the sealing and the key id;
  * - the library: `redisFastPath`, without a CacheModule (both given the Redis URL), with the README's CacheModule
  *   (a cache-manager cache over @keyv/redis, beside the URL), and in process (no Redis).
  *
