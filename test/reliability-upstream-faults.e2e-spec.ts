@@ -128,9 +128,10 @@ describe('WeChat failing, three instances, duplicates on each', () => {
     for (const instance of instances) expect(instance.running).toBe(true);
   });
 
-  it('a slow WeChat within the timeout (800 ms of 1 s) still signs everyone in with one exchange', async () => {
+  it('a slow WeChat within the timeout (500 ms of 1 s) still signs everyone in with one exchange', async () => {
     emulator.reset();
-    emulator.setLatency('access_token', { fixedMs: 800 });
+    // Half the timeout: slack for a loaded machine's late timers and sockets, still slow enough to be felt.
+    emulator.setLatency('access_token', { fixedMs: 500 });
     try {
       const { browser, code, answers } = await callbackOnEveryInstance('慢但及时');
       for (const answer of answers) {
