@@ -11,7 +11,7 @@ import { DEMO_APP, DEMO_USERS, WechatEmulator } from 'nestjs-wechat-auth-emulato
 import type { SampleApp } from '../apps/sample/src/bootstrap.js';
 import { SampleConfigError } from '../apps/sample/src/config/sample-config.js';
 import { CookieJar, consentAtEmulator, findSetCookie, pathAndQuery } from './sample-e2e-helpers.js';
-import { REDIS_URL } from './support/code-exchange.harness.js';
+import { REDIS_URL, eventually } from './support/code-exchange.harness.js';
 import {
   productionSampleEnv,
   sampleBootError,
@@ -440,7 +440,10 @@ describe('sample app (production-style config against the emulator)', () => {
     const callbackUrl = await browser.authorize();
     emulator.setLatency('access_token', { fixedMs: 600 });
     const inFlight = browser.callback(callbackUrl).then((res) => res);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Shut down once the callback is inside the app: WeChat has its code (it counts a code on arrival, then answers
+    // 600 ms later).
+    const code = callbackUrl.searchParams.get('code') ?? '';
+    await eventually(() => emulator.exchangeCallsForCode(code) === 1, 5_000, 5);
     const closed = closing.close();
     const res = await inFlight;
     await closed;

@@ -329,11 +329,15 @@ describe('faults and latency', () => {
   it('hangs until the caller gives up, and reset() releases held answers', async () => {
     emulator.injectFault('refresh_token', { kind: 'hang' });
     await expect(fetch(`${origin}/sns/oauth2/refresh_token`, { signal: AbortSignal.timeout(150) })).rejects.toThrow();
+    const before = emulator.counters().refreshCalls;
     const held = fetch(`${origin}/sns/oauth2/refresh_token`).then(
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Reset once the request is held (counted on arrival), not after a guess at how long it takes to arrive.
+    for (const until = Date.now() + 5_000; emulator.counters().refreshCalls === before && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     emulator.reset();
     expect(await held).toBe('dropped');
   });

@@ -465,8 +465,17 @@ describe('WechatApiClient.getUserInfo', () => {
     emulator.injectFault('userinfo', { kind: 'errcode', errcode: -1 });
     emulator.setLatency('userinfo', { fixedMs: 300 });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    await rejectionOf(client().getUserInfo(token.accessToken, token.openid, { signal: controller.signal }));
+    // Abort while the first call is being answered (it is counted on arrival), whenever it arrives.
+    const before = emulator.counters().userinfoCalls;
+    const watch = setInterval(() => {
+      if (emulator.counters().userinfoCalls > before) controller.abort();
+    }, 5);
+    try {
+      await rejectionOf(client().getUserInfo(token.accessToken, token.openid, { signal: controller.signal }));
+    } finally {
+      clearInterval(watch);
+    }
+    expect(controller.signal.aborted).toBe(true);
     expect(emulator.counters().userinfoCalls).toBe(1);
   });
 
