@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { request as httpRequest } from 'node:http';
+import { eventually } from '../../../test/support/code-exchange.harness.js';
 import { serveEmulatorToSpecFile } from '../../../test/support/emulator-spec.js';
 import { DEMO_APP, DEMO_USERS } from './demo-data.js';
 import { WechatEmulator } from './wechat-emulator.js';
@@ -335,9 +336,7 @@ describe('faults and latency', () => {
       () => 'dropped',
     );
     // Reset once the request is held (counted on arrival), not after a guess at how long it takes to arrive.
-    for (const until = Date.now() + 5_000; emulator.counters().refreshCalls === before && Date.now() < until; ) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await eventually(() => emulator.counters().refreshCalls > before, 5_000, 5);
     emulator.reset();
     expect(await held).toBe('dropped');
   });
